@@ -1,0 +1,23 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"bulwark.dev/bulwark/profile"
+)
+
+// NewCmdSchema prints the profile's JSON Schema for editors.
+func NewCmdSchema() *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the JSON Schema of the profile, for editor validation",
+		Example: `  bulwark schema > bulwark-profile.schema.json
+  # then, in profile.yaml (yaml-language-server):
+  # yaml-language-server: $schema=./bulwark-profile.schema.json`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := cmd.OutOrStdout().Write(profile.Schema())
+			return err
+		},
+	}
+}

@@ -1,0 +1,185 @@
+package templates
+
+import (
+	"embed"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"sigs.k8s.io/yaml"
+)
+
+//go:embed catalogue.yaml gaps.yaml controls/*.yaml
+var files embed.FS
+
+// Generators are the realisations a control may name.
+var Generators = []string{"kyverno", "network", "istio", "certmanager", "psa", "verify"}
+
+// ParamTypes are the types a control parameter may have.
+var ParamTypes = []string{"string", "int", "bool", "duration", "stringList"}
+
+var (
+	loadOnce sync.Once
+	loaded   *Catalogue
+	loadErr  error
+)
+
+// Load parses the embedded catalogue once; controls are sorted by id.
+func Load() (*Catalogue, error) {
+	loadOnce.Do(func() { loaded, loadErr = parse() })
+	return loaded, loadErr
+}
+
+func parse() (*Catalogue, error) {
+	cat := &Catalogue{}
+	head, err := files.ReadFile("catalogue.yaml")
+	if err != nil {
+		return nil, err
+	}
+	if err := yaml.UnmarshalStrict(head, cat); err != nil {
+		return nil, fmt.Errorf("catalogue.yaml: %w", err)
+	}
+	gaps, err := files.ReadFile("gaps.yaml")
+	if err != nil {
+		return nil, err
+	}
+	if err := yaml.UnmarshalStrict(gaps, &cat.Gaps); err != nil {
+		return nil, fmt.Errorf("gaps.yaml: %w", err)
+	}
+	entries, err := files.ReadDir("controls")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		data, err := files.ReadFile(path.Join("controls", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		var c Control
+		if err := yaml.UnmarshalStrict(data, &c); err != nil {
+			return nil, fmt.Errorf("controls/%s: %w", e.Name(), err)
+		}
+		if want := strings.TrimSuffix(e.Name(), ".yaml"); c.ID != want {
+			return nil, fmt.Errorf("controls/%s: id %q does not match the file name", e.Name(), c.ID)
+		}
+		cat.Controls = append(cat.Controls, c)
+	}
+	sort.Slice(cat.Controls, func(i, j int) bool { return cat.Controls[i].ID < cat.Controls[j].ID })
+	return cat, nil
+}
+
+// Get returns the control with the id.
+func (c *Catalogue) Get(id string) (*Control, bool) {
+	i := sort.Search(len(c.Controls), func(i int) bool { return c.Controls[i].ID >= id })
+	if i < len(c.Controls) && c.Controls[i].ID == id {
+		return &c.Controls[i], true
+	}
+	return nil, false
+}
+
+// IDs returns every control id, sorted.
+func (c *Catalogue) IDs() []string {
+	ids := make([]string, len(c.Controls))
+	for i, ctl := range c.Controls {
+		ids[i] = ctl.ID
+	}
+	return ids
+}
+
+// IDSet returns the control ids as a set, for profile validation.
+func (c *Catalogue) IDSet() map[string]bool {
+	set := make(map[string]bool, len(c.Controls))
+	for _, ctl := range c.Controls {
+		set[ctl.ID] = true
+	}
+	return set
+}
+
+// Filter returns the controls serving the TSC point and of the family; empty means any.
+func (c *Catalogue) Filter(tsc, family string) []Control {
+	var out []Control
+	for _, ctl := range c.Controls {
+		if family != "" && ctl.Family != family {
+			continue
+		}
+		if tsc != "" && !contains(ctl.TSC, tsc) {
+			continue
+		}
+		out = append(out, ctl)
+	}
+	return out
+}
+
+// Default returns the catalogue default of a parameter.
+func (c *Control) Default(name string) (any, bool) {
+	for _, p := range c.Params {
+		if p.Name == name {
+			return p.Default, true
+		}
+	}
+	return nil, false
+}
+
+// Realises reports whether the control is realised by the generator.
+func (c *Control) Realises(generator string) bool {
+	for _, r := range c.RealisedBy {
+		if r.Generator == generator {
+			return true
+		}
+	}
+	return false
+}
+
+// SensitiveOnly reports whether the control applies to the sensitive tier only.
+func (c *Control) SensitiveOnly() bool { return c.Tier == "sensitive" }
+
+// ClusterScoped reports whether the control applies cluster-wide rather than to in-scope namespaces.
+func (c *Control) ClusterScoped() bool { return c.Scope == "cluster" }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var tscRE = regexp.MustCompile(`^(CC[1-9]\.[0-9]|A1\.[1-3]|C1\.[1-2]|PI1\.[1-5]|P[1-8]\.[1-7])$`)
+
+// knownTSC lists the SOC 2 (2017, revised 2022) Trust Services Criteria points.
+var knownTSC = func() map[string]bool {
+	m := map[string]bool{}
+	add := func(prefix string, n int) {
+		for i := 1; i <= n; i++ {
+			m[fmt.Sprintf("%s.%d", prefix, i)] = true
+		}
+	}
+	add("CC1", 5)
+	add("CC2", 3)
+	add("CC3", 4)
+	add("CC4", 2)
+	add("CC5", 3)
+	add("CC6", 8)
+	add("CC7", 5)
+	add("CC8", 1)
+	add("CC9", 2)
+	add("A1", 3)
+	add("C1", 2)
+	add("PI1", 5)
+	add("P1", 1)
+	add("P2", 1)
+	add("P3", 2)
+	add("P4", 3)
+	add("P5", 2)
+	add("P6", 7)
+	add("P7", 1)
+	add("P8", 1)
+	return m
+}()
+
+// KnownTSC reports whether point is a SOC 2 Trust Services Criteria point, e.g. CC6.6.
+func KnownTSC(point string) bool { return tscRE.MatchString(point) && knownTSC[point] }
