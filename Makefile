@@ -43,7 +43,7 @@ test: tools vet fmt ## every test, the fuzz smoke, and the end-to-end suite
 
 fuzz: ## bounded fuzz smoke of the profile loader
 	@echo "==> fuzzing the profile loader for $(FUZZTIME)"
-	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./profile/
+	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) -fuzzminimizetime=200x ./profile/
 
 bench: ## Go benchmarks
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

@@ -24,10 +24,12 @@ type position struct{ line, col int }
 // decoder walks a YAML node tree against the profile's Go types, so that every unknown
 // field, duplicate key and wrong type is reported with its position, not just the first.
 type decoder struct {
-	file  string
-	errs  ErrorList
-	pos   map[string]position // value position by field path
-	nodes int
+	file string
+	errs ErrorList
+	pos  map[string]position // value position by field path
+	// keyPos holds where each mapping key was written, for problems with the key itself.
+	keyPos map[string]position
+	nodes  int
 	// failed holds the paths whose values were dropped, so semantic checks stay quiet about them.
 	failed map[string]bool
 }
@@ -213,6 +215,10 @@ func (d *decoder) mapping(n *yaml.Node, t reflect.Type, path string, depth int) 
 			ok = false
 			continue
 		}
+		if d.keyPos == nil {
+			d.keyPos = map[string]position{}
+		}
+		d.keyPos[join(path, key)] = position{k.Line, k.Column}
 		val, vok := d.decode(v, t.Elem(), join(path, key), depth+1)
 		ok = ok && vok
 		out[key] = val

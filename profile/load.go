@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -135,13 +136,13 @@ func parse(source string, data []byte) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
-		return nil, yamlError(source, err)
+		return nil, yamlError(source, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, ErrorList{{File: source, Line: extra.Line, Col: extra.Column, Msg: "more than one YAML document (a profile file holds exactly one Profile)"}}
 	} else if !errors.Is(err, io.EOF) {
-		return nil, yamlError(source, err)
+		return nil, yamlError(source, data, err)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
 		return nil, ErrorList{{File: source, Line: 1, Col: 1, Msg: "empty document (expected a Profile)"}}
@@ -153,11 +154,22 @@ func parse(source string, data []byte) (*yaml.Node, error) {
 	return root, nil
 }
 
-func yamlError(source string, err error) error {
+func yamlError(source string, data []byte, err error) error {
 	msg := err.Error()
 	line := 1
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
+	}
+	// For an unclosed flow collection the parser names the line where its context began,
+	// which is often the line before; point at the line that opens the collection instead.
+	if strings.Contains(msg, "did not find expected ','") {
+		lines := strings.Split(string(data), "\n")
+		for i := line - 1; i >= 0 && i < len(lines); i++ {
+			if strings.Count(lines[i], "[") > strings.Count(lines[i], "]") || strings.Count(lines[i], "{") > strings.Count(lines[i], "}") {
+				line = i + 1
+				break
+			}
+		}
 	}
 	msg = yamlLineRE.ReplaceAllString(msg, "")
 	msg = regexp.MustCompile(`^yaml:\s*:?\s*`).ReplaceAllString(msg, "")

@@ -158,7 +158,9 @@ func (v *validator) selector(path string, sel *metav1.LabelSelector) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		p := join(path+".matchLabels", k)
-		v.labelKey(p, k)
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			v.atKey(p, "%q is not a valid label key (an optional DNS prefix and '/', then a name of at most 63 alphanumerics, '-', '_' or '.')", k)
+		}
 		if errs := validation.IsValidLabelValue(sel.MatchLabels[k]); len(errs) > 0 {
 			v.at(p, "%q is not a valid label value (%s)", sel.MatchLabels[k], strings.Join(errs, "; "))
 		}
@@ -341,6 +343,15 @@ func (v *validator) httpsURL(path, s, what string) {
 	}
 }
 
+// atKey reports a problem with a mapping key at the key's position.
+func (v *validator) atKey(path, format string, args ...any) {
+	if pos, ok := v.keyPos[path]; ok && !v.suppressed(path) {
+		v.errs = append(v.errs, &FieldError{File: v.file, Line: pos.line, Col: pos.col, Path: path, Msg: fmt.Sprintf(format, args...)})
+		return
+	}
+	v.at(path, format, args...)
+}
+
 func (v *validator) controlID(path, id string) {
 	if v.opts.KnownControls == nil || v.opts.KnownControls[id] {
 		return
@@ -356,7 +367,7 @@ func (v *validator) controlID(path, id string) {
 	} else {
 		msg += " (see 'bulwark controls list')"
 	}
-	v.at(path, "%s", msg)
+	v.atKey(path, "%s", msg)
 }
 
 func (v *validator) controls(c *Controls) {

@@ -38,7 +38,11 @@ invalid, including when an exception has expired.`,
 			if err != nil {
 				return err
 			}
-			res := ValidateResult{File: file, Profile: p.Metadata.Name, Framework: p.Spec.Framework}
+			source := file
+			if source == "-" {
+				source = "<stdin>"
+			}
+			res := ValidateResult{File: source, Profile: p.Metadata.Name, Framework: p.Spec.Framework}
 			for _, id := range cat.IDs() {
 				if p.ControlEnabled(id) {
 					res.Controls = append(res.Controls, id)
@@ -55,7 +59,7 @@ invalid, including when an exception has expired.`,
 				return printStructured(cmd.OutOrStdout(), output, res)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (profile %s, framework %s, %d of %d controls in force)\n",
-				file, res.Profile, res.Framework, len(res.Controls), len(cat.Controls))
+				source, res.Profile, res.Framework, len(res.Controls), len(cat.Controls))
 			return err
 		},
 	}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run executes bulwark in-process and returns stdout, stderr and the exit code.
+func run(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := NewRootCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetIn(strings.NewReader(stdin))
+	cmd.SetArgs(args)
+	// report prints to the process's stderr; capture it through a pipe.
+	r, w, _ := os.Pipe()
+	saved := os.Stderr
+	os.Stderr = w
+	code := report(cmd.Execute())
+	w.Close()
+	os.Stderr = saved
+	var reported bytes.Buffer
+	_, _ = reported.ReadFrom(r)
+	return out.String(), errOut.String() + reported.String(), code
+}
+
+func TestValidateExamples(t *testing.T) {
+	for _, f := range []string{"saas-starter", "payments", "brownfield-audit"} {
+		out, errOut, code := run(t, "", "validate", "-f", "../../examples/"+f+".yaml")
+		if code != 0 || !strings.Contains(out, "valid") {
+			t.Errorf("%s: exit %d\n%s%s", f, code, out, errOut)
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("apiVersion: bulwark.dev/v1alpha1\nkind: Profile\nmetadata: {name: x}\nspec:\n  framework: soc2\n  namespaces: {include: [a]}\n  controls: {disable: [NET-99]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"invalid profile", []string{"validate", "-f", bad}, 2, bad + ":7:24: spec.controls.disable[0]: unknown control \"NET-99\""},
+		{"missing profile file", []string{"validate", "-f", filepath.Join(dir, "nope.yaml")}, 2, "no such file"},
+		{"no -f", []string{"validate"}, 2, "a profile is required"},
+		{"unknown flag", []string{"validate", "--frobnicate"}, 2, "unknown flag"},
+		{"unknown control", []string{"controls", "show", "XYZ-01"}, 2, "no control"},
+		{"bad output format", []string{"controls", "list", "-o", "xml"}, 2, "unknown output format"},
+		{"extra argument", []string{"schema", "extra"}, 2, "accepts 0 arg"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errOut, code := run(t, "", tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, want %d; stderr:\n%s\nwant it to contain %q", code, tc.code, errOut, tc.want)
+			}
+		})
+	}
+}
+
+func TestInitWritesAValidProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "profile.yaml")
+	if _, errOut, code := run(t, "", "init", "-o", path); code != 0 {
+		t.Fatalf("init: exit %d: %s", code, errOut)
+	}
+	if _, _, code := run(t, "", "init", "-o", path); code != 2 {
+		t.Errorf("init over an existing file without --force: exit %d, want 2", code)
+	}
+	if out, errOut, code := run(t, "", "validate", "-f", path); code != 0 {
+		t.Fatalf("init output does not validate: %s%s", out, errOut)
+	}
+	starter, _, _ := run(t, "", "init")
+	if out, _, code := run(t, starter, "validate", "-f", "-"); code != 0 || !strings.Contains(out, "<stdin>") {
+		t.Errorf("validate from stdin: exit %d: %s", code, out)
+	}
+}
+
+func TestControlsListJSON(t *testing.T) {
+	out, _, code := run(t, "", "controls", "list", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) < 40 {
+		t.Fatalf("%d controls", len(list))
+	}
+	for _, key := range []string{"id", "title", "tsc", "basis", "realisedBy", "params"} {
+		if _, ok := list[0][key]; !ok {
+			t.Errorf("controls list JSON lacks key %q", key)
+		}
+	}
+	out, _, _ = run(t, "", "controls", "list", "--tsc", "cc6.6", "-o", "json")
+	var filtered []struct {
+		ID  string   `json:"id"`
+		TSC []string `json:"tsc"`
+	}
+	if err := json.Unmarshal([]byte(out), &filtered); err != nil || len(filtered) == 0 {
+		t.Fatalf("filtered list: %v %q", err, out)
+	}
+	for _, c := range filtered {
+		if !strings.Contains(strings.Join(c.TSC, ","), "CC6.6") {
+			t.Errorf("%s does not serve CC6.6", c.ID)
+		}
+	}
+	out, _, _ = run(t, "", "controls", "list", "--family", "nope", "-o", "json")
+	if strings.TrimSpace(out) != "[]" {
+		t.Errorf("empty filter result = %q, want []", out)
+	}
+}
+
+func TestSchemaIsJSON(t *testing.T) {
+	out, _, code := run(t, "", "schema")
+	var s map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &s) != nil {
+		t.Fatalf("schema is not JSON (exit %d)", code)
+	}
+	props := s["properties"].(map[string]any)
+	spec := props["spec"].(map[string]any)["properties"].(map[string]any)
+	for _, k := range []string{"framework", "enforcement", "namespaces", "images", "network", "mesh", "tls", "controls", "exceptions"} {
+		if _, ok := spec[k]; !ok {
+			t.Errorf("schema lacks spec.%s", k)
+		}
+	}
+}
+
+func TestControlsShowAndVersion(t *testing.T) {
+	out, _, code := run(t, "", "controls", "show", "net-01")
+	if code != 0 || !strings.Contains(out, "CC6.6") || !strings.Contains(out, "C-0260") {
+		t.Errorf("show NET-01: exit %d\n%s", code, out)
+	}
+	out, _, code = run(t, "", "version", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"catalogue": "1.0.0"`) {
+		t.Errorf("version: %s", out)
+	}
+	out, _, code = run(t, "", "completion", "bash")
+	if code != 0 || !strings.Contains(out, "bash completion") {
+		t.Errorf("completion bash: exit %d", code)
+	}
+}
