@@ -48,6 +48,10 @@ flux)
   (cd "$work" && GOFLAGS=-mod=vendor go build -trimpath -ldflags "-s -w" -o "$tmp/flux" github.com/fluxcd/flux2/v2/cmd/flux)
   rm -rf "$work"
   ;;
+kyverno)
+  log "building the Kyverno CLI from the Go module proxy (cold: 10+ min on 2 cores, ~400 MB)"
+  (cd "$mod" && go build -trimpath -ldflags "-s -w" -o "$tmp/kyverno" github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno)
+  ;;
 *)
   log "building $name"
   (cd "$mod" && go build -trimpath -ldflags "-s -w" -o "$tmp/" ./...)

@@ -27,6 +27,7 @@ bundle); 3 environment (registry or cluster unreachable, auth refused, timeout).
 	root.AddCommand(
 		NewCmdInit(),
 		NewCmdValidate(),
+		NewCmdBuild(),
 		NewCmdControls(),
 		NewCmdSchema(),
 		NewCmdVersion(),

@@ -1,0 +1,279 @@
+// Package generators turns a validated profile and the control catalogue into a bundle:
+// it runs every target generator, stamps each object with the labels and annotations that
+// trace it to its controls, serialises it deterministically, and writes the bundle index.
+package generators
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/generators/certmanager"
+	"bulwark.dev/bulwark/generators/istio"
+	"bulwark.dev/bulwark/generators/kyverno"
+	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/generators/network"
+	"bulwark.dev/bulwark/internal/exitcode"
+	"bulwark.dev/bulwark/profile"
+	"bulwark.dev/bulwark/templates"
+)
+
+// DefaultVersion is the bundle version when none is given.
+const DefaultVersion = "0.0.0-dev"
+
+// semver without build metadata: the version is a label value, and '+' is not allowed there.
+var semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
+
+// ValidVersion reports whether v can version a bundle: semver, no build metadata, at most
+// 63 characters (it becomes a label value).
+func ValidVersion(v string) bool {
+	return len(v) <= 63 && semverRE.MatchString(v)
+}
+
+// target is one generator; the order is irrelevant because the output is sorted.
+type target struct {
+	name     string
+	generate func(*profile.Profile, *templates.Catalogue) ([]meta.Object, error)
+}
+
+var targets = []target{
+	{"kyverno", kyverno.Generate},
+	{"network", network.Generate},
+	{"istio", istio.Generate},
+	{"certmanager", certmanager.Generate},
+}
+
+// Objects runs every generator and stamps the common labels and annotations.
+func Objects(p *profile.Profile, cat *templates.Catalogue, version string) ([]meta.Object, error) {
+	var all []meta.Object
+	for _, t := range targets {
+		objs, err := t.generate(p, cat)
+		if err != nil {
+			return nil, fmt.Errorf("generating %s objects for profile %s: %w", t.name, p.Metadata.Name, err)
+		}
+		all = append(all, objs...)
+	}
+	for _, o := range all {
+		if err := stamp(o, p, cat, version); err != nil {
+			return nil, err
+		}
+	}
+	return all, nil
+}
+
+// stamp adds the labels every generated object carries and the control/TSC annotations.
+func stamp(o meta.Object, p *profile.Profile, cat *templates.Catalogue, version string) error {
+	if len(o.Controls) == 0 {
+		return fmt.Errorf("%s %s realises no control", kindOf(o), o.Object.GetName())
+	}
+	labels := o.Object.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[meta.LabelManagedBy] = meta.ManagedByValue
+	labels[meta.LabelProfile] = p.Metadata.Name
+	labels[meta.LabelVersion] = version
+	o.Object.SetLabels(labels)
+
+	controls, tsc, err := trace(o.Controls, cat)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", kindOf(o), o.Object.GetName(), err)
+	}
+	ann := o.Object.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[meta.AnnotationControls] = strings.Join(controls, ",")
+	ann[meta.AnnotationTSC] = strings.Join(tsc, ",")
+	o.Object.SetAnnotations(ann)
+	return nil
+}
+
+// trace returns the sorted unique controls and the sorted union of their TSC points.
+func trace(ids []string, cat *templates.Catalogue) (controls, tsc []string, err error) {
+	seenC, seenT := map[string]bool{}, map[string]bool{}
+	for _, id := range ids {
+		c, ok := cat.Get(id)
+		if !ok {
+			return nil, nil, fmt.Errorf("control %s is not in catalogue %s", id, cat.Version)
+		}
+		if !seenC[id] {
+			seenC[id] = true
+			controls = append(controls, id)
+		}
+		for _, t := range c.TSC {
+			if !seenT[t] {
+				seenT[t] = true
+				tsc = append(tsc, t)
+			}
+		}
+	}
+	sort.Strings(controls)
+	sort.Slice(tsc, func(i, j int) bool { return tscLess(tsc[i], tsc[j]) })
+	return controls, tsc, nil
+}
+
+// tscLess orders TSC points naturally: CC6.2 before CC6.10.
+func tscLess(a, b string) bool {
+	pa, na := splitTSC(a)
+	pb, nb := splitTSC(b)
+	if pa != pb {
+		return pa < pb
+	}
+	for i := 0; i < len(na) && i < len(nb); i++ {
+		if na[i] != nb[i] {
+			return na[i] < nb[i]
+		}
+	}
+	return len(na) < len(nb)
+}
+
+func splitTSC(s string) (string, []int) {
+	i := strings.IndexAny(s, "0123456789")
+	if i < 0 {
+		return s, nil
+	}
+	var nums []int
+	for _, part := range strings.Split(s[i:], ".") {
+		n := 0
+		for _, r := range part {
+			if r < '0' || r > '9' {
+				break
+			}
+			n = n*10 + int(r-'0')
+		}
+		nums = append(nums, n)
+	}
+	return s[:i], nums
+}
+
+func kindOf(o meta.Object) string {
+	return o.Object.GetObjectKind().GroupVersionKind().Kind
+}
+
+// Build generates every object for the profile and assembles the bundle: one YAML file per
+// object, the kustomization that GitOps tools apply, and the index.
+func Build(p *profile.Profile, cat *templates.Catalogue, version string) (*bundles.Bundle, error) {
+	if version == "" {
+		version = DefaultVersion
+	}
+	if !ValidVersion(version) {
+		return nil, exitcode.AsBadInput(fmt.Errorf("version %q is not a semantic version without build metadata (e.g. 1.4.0, 1.5.0-rc.1)", version))
+	}
+	objs, err := Objects(p, cat, version)
+	if err != nil {
+		return nil, err
+	}
+	b := &bundles.Bundle{Files: map[string][]byte{}}
+	idx := bundles.Index{
+		APIVersion: bundles.IndexAPIVersion,
+		Kind:       bundles.IndexKind,
+		Metadata:   bundles.IndexMeta{Name: p.Metadata.Name},
+		Spec: bundles.IndexSpec{
+			Profile:   p.Metadata.Name,
+			Version:   version,
+			Framework: p.Spec.Framework,
+			Catalogue: cat.Version,
+			Scope:     p.Spec,
+		},
+	}
+	for _, c := range cat.Controls {
+		if !p.ControlEnabled(c.ID) {
+			continue
+		}
+		ic := bundles.IndexControl{ID: c.ID, Title: c.Title, TSC: c.TSC, Probe: c.Probe}
+		if c.Rule != nil {
+			ic.Enforcement = string(p.EnforcementFor(c.ID))
+		}
+		idx.Spec.Controls = append(idx.Spec.Controls, ic)
+	}
+	for _, o := range objs {
+		data, err := Marshal(o.Object)
+		if err != nil {
+			return nil, fmt.Errorf("serialising %s %s: %w", kindOf(o), o.Object.GetName(), err)
+		}
+		path := filePath(o)
+		if _, dup := b.Files[path]; dup {
+			return nil, fmt.Errorf("two generated objects map to %s: names must be unique per kind and namespace", path)
+		}
+		b.Files[path] = data
+		gvk := o.Object.GetObjectKind().GroupVersionKind()
+		controls, tsc, err := trace(o.Controls, cat)
+		if err != nil {
+			return nil, err
+		}
+		idx.Spec.Objects = append(idx.Spec.Objects, bundles.IndexObject{
+			File:       path,
+			APIVersion: gvk.GroupVersion().String(),
+			Kind:       gvk.Kind,
+			Namespace:  o.Object.GetNamespace(),
+			Name:       o.Object.GetName(),
+			Controls:   controls,
+			TSC:        tsc,
+			SHA256:     bundles.SHA256(data),
+		})
+	}
+	sort.Slice(idx.Spec.Objects, func(i, j int) bool { return idx.Spec.Objects[i].File < idx.Spec.Objects[j].File })
+	b.Index = idx
+
+	kust, err := kustomization(b.ManifestPaths())
+	if err != nil {
+		return nil, err
+	}
+	b.Files[bundles.KustomizeFile] = kust
+	index, err := yaml.Marshal(idx)
+	if err != nil {
+		return nil, fmt.Errorf("serialising the bundle index: %w", err)
+	}
+	b.Files[bundles.IndexFile] = index
+	return b, nil
+}
+
+// filePath places an object: DIR/[NAMESPACE/]KIND-NAME.yaml, lower-case kind.
+func filePath(o meta.Object) string {
+	file := strings.ToLower(kindOf(o)) + "-" + o.Object.GetName() + ".yaml"
+	if ns := o.Object.GetNamespace(); ns != "" {
+		return o.Dir + "/" + ns + "/" + file
+	}
+	return o.Dir + "/" + file
+}
+
+// kustomization lists every manifest so GitOps tools apply exactly those files and leave
+// the index alone.
+func kustomization(paths []string) ([]byte, error) {
+	k := struct {
+		APIVersion string   `json:"apiVersion"`
+		Kind       string   `json:"kind"`
+		Resources  []string `json:"resources"`
+	}{"kustomize.config.k8s.io/v1beta1", "Kustomization", paths}
+	return yaml.Marshal(k)
+}
+
+// Marshal renders a typed object as YAML with sorted keys, without status or the null
+// creationTimestamp that typed objects carry.
+func Marshal(obj any) ([]byte, error) {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	// UseNumber keeps integers exact through the round trip.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	delete(m, "status")
+	if md, ok := m["metadata"].(map[string]any); ok {
+		if ts, ok := md["creationTimestamp"]; ok && ts == nil {
+			delete(md, "creationTimestamp")
+		}
+	}
+	return yaml.Marshal(m)
+}
