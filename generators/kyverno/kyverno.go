@@ -257,7 +257,7 @@ func imageSignatures(p *profile.Profile, id string) *kyvernov1.ImageValidatingPo
 		Spec: kyvernov1.ImageValidatingPolicySpec{
 			MatchConstraints: &admissionv1.MatchResources{
 				NamespaceSelector: meta.ExcludeSelector(p),
-				ResourceRules: resourceRules([]templates.ResourceRule{{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}),
+				ResourceRules:     resourceRules([]templates.ResourceRule{{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}),
 			},
 			MatchConditions:      []admissionv1.MatchCondition{{Name: "in-scope", Expression: meta.InScopeCEL("namespaceObject", p, false)}},
 			ValidationAction:     actions(p, id),
