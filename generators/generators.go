@@ -4,8 +4,6 @@
 package generators
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -194,7 +192,7 @@ func Build(p *profile.Profile, cat *templates.Catalogue, version string) (*bundl
 		idx.Spec.Controls = append(idx.Spec.Controls, ic)
 	}
 	for _, o := range objs {
-		data, err := Marshal(o.Object)
+		data, err := meta.Marshal(o.Object)
 		if err != nil {
 			return nil, fmt.Errorf("serialising %s %s: %w", kindOf(o), o.Object.GetName(), err)
 		}
@@ -253,27 +251,4 @@ func kustomization(paths []string) ([]byte, error) {
 		Resources  []string `json:"resources"`
 	}{"kustomize.config.k8s.io/v1beta1", "Kustomization", paths}
 	return yaml.Marshal(k)
-}
-
-// Marshal renders a typed object as YAML with sorted keys, without status or the null
-// creationTimestamp that typed objects carry.
-func Marshal(obj any) ([]byte, error) {
-	raw, err := json.Marshal(obj)
-	if err != nil {
-		return nil, err
-	}
-	// UseNumber keeps integers exact through the round trip.
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	delete(m, "status")
-	if md, ok := m["metadata"].(map[string]any); ok {
-		if ts, ok := md["creationTimestamp"]; ok && ts == nil {
-			delete(md, "creationTimestamp")
-		}
-	}
-	return yaml.Marshal(m)
 }

@@ -3,8 +3,12 @@
 package meta
 
 import (
+	"bytes"
+	"encoding/json"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
 )
 
 // Label and annotation keys carried by generated objects.
@@ -43,4 +47,27 @@ type Object struct {
 	Object KubeObject
 	// Controls are the control ids the object realises.
 	Controls []string
+}
+
+// Marshal renders a typed object as YAML with sorted keys, without status or the null
+// creationTimestamp that typed objects carry.
+func Marshal(obj any) ([]byte, error) {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	// UseNumber keeps integers exact through the round trip.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	delete(m, "status")
+	if md, ok := m["metadata"].(map[string]any); ok {
+		if ts, ok := md["creationTimestamp"]; ok && ts == nil {
+			delete(md, "creationTimestamp")
+		}
+	}
+	return yaml.Marshal(m)
 }
