@@ -24,11 +24,15 @@ tools: ## build the real servers tests start (kube-apiserver, etcd, kubectl, reg
 	@tools/build.sh tools/kube $(TOOLS_CACHE) > .tools-kube
 	@ln -sfn "$$(cat .tools-kube)" .tools-kube-bin && rm -f .tools-kube
 
-demo: build ## validate an example and list the catalogue
+demo: build ## the main job on a shipped example: profile → bundle → registry → digest
 	@echo "==> validating examples/payments.yaml"
 	$(BIN)/bulwark validate -f examples/payments.yaml
 	@echo "==> the SOC 2 control catalogue"
 	$(BIN)/bulwark controls list
+	@echo "==> building the payments bundle"
+	$(BIN)/bulwark build -f examples/payments.yaml -o $(BIN)/demo-bundle --version 1.0.0 --force --summary
+	@echo "==> pushing it (to \$$BULWARK_REGISTRY, or a registry started on 127.0.0.1), pulling it back, diffing two versions"
+	$(BIN)/bulwark demo
 
 vet:
 	$(GO) vet ./...
