@@ -8,7 +8,7 @@ set -euo pipefail
 mod=${1:?module dir (e.g. tools/kube)}
 root=${2:?cache root}
 name=$(basename "$mod")
-key=$(cat "$mod/go.mod" "$mod/go.sum" "$0" | sha256sum | cut -c1-16)
+key=$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -c1-16)
 bin="$root/$name-$key"
 
 if [ -f "$bin/.complete" ]; then

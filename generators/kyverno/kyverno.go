@@ -263,6 +263,9 @@ func imageSignatures(p *profile.Profile, id string) *kyvernov1.ImageValidatingPo
 			ValidationAction:     actions(p, id),
 			MatchImageReferences: refs,
 			Attestors:            attestors,
+			// The CRD requires both, even when no attestation is checked.
+			FailurePolicy: ptr(admissionv1.Fail),
+			Attestations:  []v1alpha1.Attestation{},
 			Validations: []admissionv1.Validation{{
 				Expression: fmt.Sprintf("images.containers.map(image, verifyImageSignatures(image, [%s])).all(e, e > 0)", strings.Join(names, ", ")),
 				Message:    "SUP-04: images must be signed with one of the profile's keys",
