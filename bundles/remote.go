@@ -279,6 +279,11 @@ func Tags(ctx context.Context, repo string, opts RemoteOptions) ([]string, error
 	if err != nil {
 		return nil, registryError("listing tags of", r, err)
 	}
-	sort.SliceStable(tags, func(i, j int) bool { return tagLess(tags[i], tags[j]) })
+	sortTags(tags)
 	return tags, nil
+}
+
+// sortTags orders tags as Tags returns them.
+func sortTags(tags []string) {
+	sort.SliceStable(tags, func(i, j int) bool { return tagLess(tags[i], tags[j]) })
 }
