@@ -19,11 +19,13 @@ build: ## build bin/bulwark
 	@echo "==> building $(BIN)/bulwark"
 	$(GO) build -trimpath -o $(BIN)/bulwark ./cmd/bulwark
 
-tools: ## build the real servers tests start (kube-apiserver, etcd, kubectl, registry)
-	@echo "==> tools: kube-apiserver, etcd, kubectl and a CNCF Distribution registry, built from the Go module proxy"
-	@echo "    (cached in $(TOOLS_CACHE); a cold build takes ~6 min on 2 cores, a warm one seconds)"
+tools: ## build the real servers tests start (kube-apiserver, etcd, kubectl, registry, Kyverno CLI)
+	@echo "==> tools: kube-apiserver, etcd, kubectl, a CNCF Distribution registry and the Kyverno CLI,"
+	@echo "    built from the Go module proxy and cached in $(TOOLS_CACHE)"
+	@echo "    (a cold build takes ~15 min on 2 cores, a warm one seconds)"
 	@ln -sfn "$$(tools/build.sh tools/kube $(TOOLS_CACHE))" .tools-kube-bin
 	@ln -sfn "$$(tools/build.sh tools/registry $(TOOLS_CACHE))" .tools-registry-bin
+	@ln -sfn "$$(tools/build.sh tools/kyverno $(TOOLS_CACHE))" .tools-kyverno-bin
 
 crds: ## refresh the pinned upstream CRDs tests install
 	$(GO) generate ./internal/crds
@@ -46,7 +48,7 @@ fmt:
 
 test: tools vet fmt ## every test, the fuzz smoke, and the end-to-end suite
 	@echo "==> go test ./..."
-	BULWARK_TOOLS_KUBE=$(CURDIR)/.tools-kube-bin BULWARK_TOOLS_REGISTRY=$(CURDIR)/.tools-registry-bin $(GO) test -count=1 ./...
+	BULWARK_TOOLS_KUBE=$(CURDIR)/.tools-kube-bin BULWARK_TOOLS_REGISTRY=$(CURDIR)/.tools-registry-bin BULWARK_TOOLS_KYVERNO=$(CURDIR)/.tools-kyverno-bin $(GO) test -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz
 
 fuzz: ## bounded fuzz smoke of the profile loader

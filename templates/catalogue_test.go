@@ -2,6 +2,7 @@ package templates
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -243,6 +244,11 @@ func checkRule(t *testing.T, c Control) {
 		if !strings.Contains(v.Message+v.MessageExpression, c.ID) {
 			t.Errorf("validation %d message does not name %s", i, c.ID)
 		}
+	}
+	deny, _ := filepath.Glob(filepath.Join("testdata", "fixtures", c.ID, "deny-*.yaml"))
+	admit, _ := filepath.Glob(filepath.Join("testdata", "fixtures", c.ID, "admit-*.yaml"))
+	if len(deny) == 0 || len(admit) == 0 {
+		t.Errorf("rule needs fixtures the policy engine must deny and admit: testdata/fixtures/%s/{deny,admit}-*.yaml", c.ID)
 	}
 	for _, res := range r.Resources {
 		if len(res.APIVersions) == 0 || len(res.Resources) == 0 || res.APIGroups == nil {

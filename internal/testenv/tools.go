@@ -5,7 +5,6 @@ package testenv
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -122,4 +121,8 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-var _ = fmt.Sprintf
+// KyvernoCLI returns the path of the Kyverno CLI built by tools/kyverno.
+func KyvernoCLI(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(ToolsBin(t, "kyverno"), "kyverno")
+}
