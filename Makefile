@@ -49,6 +49,8 @@ fmt:
 test: tools vet fmt ## every test, the fuzz smoke, and the end-to-end suite
 	@echo "==> go test ./..."
 	BULWARK_TOOLS_KUBE=$(CURDIR)/.tools-kube-bin BULWARK_TOOLS_REGISTRY=$(CURDIR)/.tools-registry-bin BULWARK_TOOLS_KYVERNO=$(CURDIR)/.tools-kyverno-bin $(GO) test -count=1 ./...
+	@echo "==> Flux's own OCI client reads the bundles (nested module bundles/fluxcompat)"
+	cd bundles/fluxcompat && BULWARK_TOOLS_REGISTRY=$(CURDIR)/.tools-registry-bin $(GO) test -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz
 
 fuzz: ## bounded fuzz smoke of the profile loader
