@@ -57,8 +57,12 @@ fuzz: ## bounded fuzz smoke of the profile loader
 	@echo "==> fuzzing the profile loader for $(FUZZTIME)"
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) -fuzzminimizetime=200x ./profile/
 
-bench: ## Go benchmarks
+bench: build ## Go benchmarks, then timings beside peer tools (tar, flux) on the same tree and registry
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	@echo "==> building the flux CLI for the side-by-side push (cached)"
+	@ln -sfn "$$(tools/build.sh tools/flux $(TOOLS_CACHE))" .tools-flux-bin
+	@ln -sfn "$$(tools/build.sh tools/registry $(TOOLS_CACHE))" .tools-registry-bin
+	bench/compare.sh $(BIN)/bulwark .tools-flux-bin/flux .tools-registry-bin/registry
 
 clean:
 	rm -rf $(BIN) .tools-*
