@@ -151,3 +151,54 @@ func TestControlsShowAndVersion(t *testing.T) {
 		t.Errorf("completion bash: exit %d", code)
 	}
 }
+
+func TestBundleCommandsExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if _, errOut, code := run(t, "", "build", "-f", "../../examples/payments.yaml", "-o", a, "--version", "1.0.0"); code != 0 {
+		t.Fatalf("build: %s", errOut)
+	}
+	if _, errOut, code := run(t, "", "build", "-f", "../../examples/payments.yaml", "-o", b, "--version", "1.1.0"); code != 0 {
+		t.Fatalf("build: %s", errOut)
+	}
+	if out, _, code := run(t, "", "diff", a, b); code != 0 || !strings.Contains(out, "no changes") {
+		t.Errorf("diff of versions with the same content: exit %d\n%s", code, out)
+	}
+	saas := filepath.Join(dir, "saas")
+	run(t, "", "build", "-f", "../../examples/saas-starter.yaml", "-o", saas)
+	if _, _, code := run(t, "", "diff", a, saas); code != 1 {
+		t.Errorf("diff of different bundles: exit %d, want 1", code)
+	}
+	fromDir, _, _ := run(t, "", "digest", "--from", a)
+	fromProfile, _, _ := run(t, "", "digest", "-f", "../../examples/payments.yaml", "--version", "1.0.0")
+	if fromDir != fromProfile || !strings.HasPrefix(fromDir, "sha256:") {
+		t.Errorf("digest --from %q, digest -f %q", fromDir, fromProfile)
+	}
+	// build refuses to replace a directory that is not a bundle.
+	other := filepath.Join(dir, "other")
+	os.MkdirAll(other, 0o755)
+	os.WriteFile(filepath.Join(other, "notes.txt"), []byte("keep me"), 0o644)
+	if _, _, code := run(t, "", "build", "-f", "../../examples/payments.yaml", "-o", other); code != 2 {
+		t.Errorf("build over a non-bundle directory: exit %d, want 2", code)
+	}
+	if _, err := os.Stat(filepath.Join(other, "notes.txt")); err != nil {
+		t.Error("build destroyed a directory that was not a bundle")
+	}
+	cases := []struct {
+		args []string
+		code int
+	}{
+		{[]string{"push", "--from", a, "oci://127.0.0.1:1/p:1.0.0", "-q"}, 3},
+		{[]string{"push", "--from", a, "oci://127.0.0.1:1/p", "-q"}, 2},
+		{[]string{"pull", "oci://NOT A REF", "-o", filepath.Join(dir, "x")}, 2},
+		{[]string{"build", "-f", "../../examples/payments.yaml", "-o", "-", "--version", "v1"}, 2},
+	}
+	for _, tc := range cases {
+		if _, errOut, code := run(t, "", tc.args...); code != tc.code {
+			t.Errorf("%v: exit %d, want %d\n%s", tc.args, code, tc.code, errOut)
+		}
+	}
+	if out, _, code := run(t, "", "build", "-f", "../../examples/saas-starter.yaml", "-o", "-"); code != 0 || !strings.Contains(out, "kind: ValidatingPolicy") || strings.Contains(out, "kind: BundleIndex") {
+		t.Errorf("build -o - should stream manifests only (exit %d)", code)
+	}
+}

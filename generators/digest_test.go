@@ -1,0 +1,50 @@
+package generators
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"bulwark.dev/bulwark/bundles"
+)
+
+var updateDigests = flag.Bool("update-digests", false, "rewrite testdata/digests.golden")
+
+// TestDigestsAreStableAcrossCheckouts pins the OCI digest of each example at 1.0.0: a fresh
+// clone on another machine must build byte-identical bundles, so CI on a clean checkout
+// reproduces these exact digests.
+func TestDigestsAreStableAcrossCheckouts(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "")
+	var sb strings.Builder
+	for _, name := range []string{"brownfield-audit", "payments", "saas-starter"} {
+		p, cat := loadExample(t, name)
+		b, err := Build(p, cat, "1.0.0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := bundles.Digest(b, bundles.PackOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&sb, "%s 1.0.0 %s\n", name, d)
+	}
+	path := filepath.Join("testdata", "digests.golden")
+	if *updateDigests {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update-digests after reviewing the change)", err)
+	}
+	if string(want) != sb.String() {
+		t.Errorf("bundle digests changed:\n got %s\nwant %s\nAny change to generated objects changes them; review and run go test -update-digests.", sb.String(), want)
+	}
+}
