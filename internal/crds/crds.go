@@ -1,6 +1,7 @@
 // Package crds embeds the pinned upstream CustomResourceDefinitions that tests install into
-// a real kube-apiserver: Kyverno's policies.kyverno.io, Istio's PeerAuthentication and
-// cert-manager's issuers and certificates. tools/crds/sync.sh copies them from the upstream
+// a real kube-apiserver: Kyverno's policies.kyverno.io, Istio's PeerAuthentication,
+// cert-manager's issuers and certificates, Flux's OCIRepository and Kustomization, and
+// Argo CD's Application. tools/crds/sync.sh copies them from the upstream
 // modules.
 package crds
 
@@ -12,11 +13,11 @@ import (
 	"sort"
 )
 
-//go:embed kyverno/*.yaml istio/*.yaml certmanager/*.yaml
+//go:embed kyverno/*.yaml istio/*.yaml certmanager/*.yaml flux/*.yaml argocd/*.yaml
 var files embed.FS
 
 // Groups are the CRD sets by directory.
-var Groups = []string{"kyverno", "istio", "certmanager"}
+var Groups = []string{"kyverno", "istio", "certmanager", "flux", "argocd"}
 
 // Files returns the CRD files of the named groups (all when none is named), sorted.
 func Files(groups ...string) (map[string][]byte, error) {

@@ -10,9 +10,15 @@ dir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1
 kyverno=$(dir github.com/kyverno/kyverno@v1.19.1)
 istio=$(dir istio.io/api@v1.31.4)
 certmanager=$(dir github.com/cert-manager/cert-manager@v1.21.2)
+source=$(dir github.com/fluxcd/source-controller@v1.9.6)
+kustomize=$(dir github.com/fluxcd/kustomize-controller@v1.9.6)
+argocd=$(dir github.com/argoproj/argo-cd/v3@v3.1.9)
 
-rm -rf "$out/kyverno" "$out/istio" "$out/certmanager"
-mkdir -p "$out/kyverno" "$out/istio" "$out/certmanager"
+rm -rf "$out/kyverno" "$out/istio" "$out/certmanager" "$out/flux" "$out/argocd"
+mkdir -p "$out/kyverno" "$out/istio" "$out/certmanager" "$out/flux" "$out/argocd"
+install -m 0644 "$source/config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml" "$out/flux/"
+install -m 0644 "$kustomize/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml" "$out/flux/"
+install -m 0644 "$argocd/manifests/crds/application-crd.yaml" "$out/argocd/argoproj.io_applications.yaml"
 for k in validatingpolicies mutatingpolicies generatingpolicies imagevalidatingpolicies policyexceptions; do
   install -m 0644 "$kyverno/config/crds/policies.kyverno.io/policies.kyverno.io_$k.yaml" "$out/kyverno/"
 done
