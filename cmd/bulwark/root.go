@@ -34,6 +34,7 @@ bundle); 3 environment (registry or cluster unreachable, auth refused, timeout).
 		NewCmdTags(),
 		NewCmdDiff(),
 		NewCmdDemo(),
+		NewCmdVerify(),
 		NewCmdControls(),
 		NewCmdSchema(),
 		NewCmdVersion(),

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/internal/atomicfile"
+	"bulwark.dev/bulwark/internal/exitcode"
+	"bulwark.dev/bulwark/verify"
+	"bulwark.dev/bulwark/verify/output"
+)
+
+// NewCmdVerify checks that clusters have converged on a bundle.
+func NewCmdVerify() *cobra.Command {
+	var (
+		rf                               remoteFlags
+		bundleRef, kubeconfig, digest    string
+		contexts                         []string
+		allContexts, verbose             bool
+		fluxRef, argoRef                 string
+		wait, timeout                    time.Duration
+		format, reportFile, reportFormat string
+	)
+	cmd := &cobra.Command{
+		Use:   "verify --bundle REF|DIR [--context C ...] [--wait D]",
+		Short: "Prove that clusters have converged on a bundle version",
+		Long: `Verify checks a live cluster against a bundle: every object present and matching what the
+bundle sets, Kyverno policies and cert-manager issuers ready, every namespace in scope now
+covered (default-deny and DNS NetworkPolicies, Pod Security labels, STRICT mTLS and mesh
+enrolment), the GitOps tool reporting the bundle's digest, no expired exception, and no object
+of the profile that the bundle no longer contains. It reads with one paginated LIST per kind.
+
+Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad input;
+3 a cluster could not be checked (unreachable, forbidden, timeout).`,
+		Example: `  # Gate a release: wait up to 5 minutes for the cluster to converge
+  bulwark verify --bundle oci://ghcr.io/acme/policies/payments:1.4.0 --flux flux-system/payments --wait 5m
+
+  # Several clusters at once, a JUnit report for CI and text on the terminal
+  bulwark verify --bundle out/payments --context prod-eu --context prod-us --report verify.xml --report-format junit`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if bundleRef == "" {
+				return usageErrorf("a bundle is required: --bundle oci://REG/REPO:TAG or --bundle DIR")
+			}
+			if err := checkFormat(format, output.Formats...); err != nil {
+				return err
+			}
+			writer, _ := output.New(format, verbose)
+			var fileWriter output.Writer
+			if reportFile != "" {
+				w, err := output.New(reportFormat, verbose)
+				if err != nil {
+					return usageErrorf("%v", err)
+				}
+				fileWriter = w
+			}
+			opts := verify.Options{Digest: digest}
+			for _, spec := range []struct {
+				flag string
+				val  string
+				dst  **verify.NamespacedName
+			}{{"--flux", fluxRef, &opts.Flux}, {"--argocd", argoRef, &opts.ArgoCD}} {
+				if spec.val == "" {
+					continue
+				}
+				n, err := verify.ParseNamespacedName(spec.val)
+				if err != nil {
+					return usageErrorf("%s: %v", spec.flag, err)
+				}
+				*spec.dst = &n
+			}
+			ro, err := rf.options(cmd)
+			if err != nil {
+				return err
+			}
+			ro.Progress = nil
+			b, source, err := openBundle(cmd, bundleRef, ro)
+			if err != nil {
+				return err
+			}
+			if opts.Digest == "" {
+				if d, ok := digestOf(source); ok {
+					opts.Digest = d
+				} else if d, err := bundles.Digest(b, bundles.PackOptions{}); err == nil {
+					opts.Digest = d.String()
+				}
+			}
+			targets, err := clusterTargets(kubeconfig, contexts, allContexts, timeout)
+			if err != nil {
+				return err
+			}
+			results := verify.RunMany(cmd.Context(), targets, b, opts, wait, cmd.ErrOrStderr())
+			reports := make([]*verify.Report, len(results))
+			worst := exitcode.OK
+			for i, r := range results {
+				reports[i] = r.Report
+				switch {
+				case r.Err != nil:
+					worst = exitcode.Environment
+				case !r.Report.Converged && worst == exitcode.OK:
+					worst = exitcode.Failed
+				}
+			}
+			if err := writer.Write(cmd.OutOrStdout(), reports); err != nil {
+				return err
+			}
+			if fileWriter != nil {
+				var buf bytes.Buffer
+				if err := fileWriter.Write(&buf, reports); err != nil {
+					return err
+				}
+				if err := atomicfile.WriteFile(reportFile, buf.Bytes(), 0o644); err != nil {
+					return err
+				}
+			}
+			if worst != exitcode.OK {
+				return exitcode.Wrap(worst, errSilent)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&bundleRef, "bundle", "", "bundle to verify: oci://REG/REPO:TAG, REG/REPO@sha256:..., or a directory")
+	cmd.Flags().StringVar(&digest, "digest", "", "bundle digest GitOps tools must report (default: the pulled digest, or the directory's packed digest)")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	cmd.Flags().StringArrayVar(&contexts, "context", nil, "kubeconfig context to verify (repeatable; default: the current context)")
+	cmd.Flags().BoolVar(&allContexts, "all-contexts", false, "verify every context of the kubeconfig")
+	cmd.Flags().StringVar(&fluxRef, "flux", "", "Flux OCIRepository and Kustomization NAMESPACE/NAME that sync the bundle")
+	cmd.Flags().StringVar(&argoRef, "argocd", "", "Argo CD Application NAMESPACE/NAME that syncs the bundle")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "poll with backoff until converged or this long has passed")
+	cmd.Flags().DurationVar(&timeout, "request-timeout", 15*time.Second, "timeout of each API request")
+	cmd.Flags().StringVar(&reportFile, "report", "", "also write a report to this file")
+	cmd.Flags().StringVar(&reportFormat, "report-format", "json", "format of --report: text, json, junit or sarif")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show passing findings and API calls and bytes")
+	outputFlag(cmd, &format, "text", output.Formats...)
+	rf.register(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("context", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), nil).RawConfig()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var names []string
+		for n := range raw.Contexts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return names, cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+// digestOf extracts the digest from a pulled reference (REG/REPO@sha256:...).
+func digestOf(source string) (string, bool) {
+	for i := len(source) - 1; i >= 0; i-- {
+		if source[i] == '@' {
+			return source[i+1:], true
+		}
+	}
+	return "", false
+}
+
+// clusterTargets resolves kubeconfig contexts to client configurations, kubectl's way.
+func clusterTargets(kubeconfig string, contexts []string, all bool, timeout time.Duration) ([]verify.Target, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).RawConfig()
+	if err != nil {
+		return nil, exitcode.AsBadInput(fmt.Errorf("reading kubeconfig: %w", err))
+	}
+	if all {
+		contexts = nil
+		for n := range raw.Contexts {
+			contexts = append(contexts, n)
+		}
+		sort.Strings(contexts)
+	}
+	if len(contexts) == 0 {
+		if raw.CurrentContext == "" {
+			return nil, exitcode.AsBadInput(fmt.Errorf("the kubeconfig has no current context: pass --context or --kubeconfig"))
+		}
+		contexts = []string{raw.CurrentContext}
+	}
+	var targets []verify.Target
+	for _, c := range contexts {
+		if _, ok := raw.Contexts[c]; !ok {
+			return nil, exitcode.AsBadInput(fmt.Errorf("kubeconfig has no context %q", c))
+		}
+		cfg, err := clientcmd.NewNonInteractiveClientConfig(raw, c, &clientcmd.ConfigOverrides{}, rules).ClientConfig()
+		if err != nil {
+			return nil, exitcode.AsBadInput(fmt.Errorf("context %s: %w", c, err))
+		}
+		cfg.Timeout = timeout
+		cfg.QPS, cfg.Burst = 50, 100
+		targets = append(targets, verify.Target{Name: c, Config: cfg})
+	}
+	return targets, nil
+}

@@ -1,0 +1,401 @@
+package verify_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+
+	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/generators"
+	"bulwark.dev/bulwark/internal/exitcode"
+	"bulwark.dev/bulwark/internal/testenv"
+	"bulwark.dev/bulwark/profile"
+	"bulwark.dev/bulwark/templates"
+	"bulwark.dev/bulwark/verify"
+)
+
+// env is a real cluster with the payments bundle applied and the statuses the absent
+// controllers (Kyverno, cert-manager, Flux) would write.
+type env struct {
+	t      *testing.T
+	ctx    context.Context
+	c      *testenv.Cluster
+	kube   kubernetes.Interface
+	dyn    dynamic.Interface
+	mapper *restmapper.DeferredDiscoveryRESTMapper
+	b      *bundles.Bundle
+	digest string
+}
+
+func newEnv(t *testing.T) *env {
+	c := testenv.StartCluster(t)
+	testenv.InstallCRDs(t, c.Config)
+	e := &env{t: t, ctx: context.Background(), c: c,
+		kube: kubernetes.NewForConfigOrDie(c.Config), dyn: dynamic.NewForConfigOrDie(c.Config),
+		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(c.Config)))}
+	cat, err := templates.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := profile.Load(filepath.Join("..", "examples", "payments.yaml"), profile.LoadOptions{KnownControls: cat.IDSet(), Now: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.b, err = generators.Build(p, cat, "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := bundles.Digest(e.b, bundles.PackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.digest = d.String()
+	// Namespaces as Kyverno's MutatingPolicies would have labelled them.
+	psa := func(level string) map[string]string {
+		return map[string]string{"pod-security.kubernetes.io/enforce": level, "istio-injection": "enabled"}
+	}
+	for name, l := range map[string]map[string]string{
+		"payments": psa("restricted"), "ledger": psa("restricted"), "legacy-batch": psa("baseline"),
+		"istio-system": nil, "cert-manager": nil, "kyverno": nil, "flux-system": nil,
+	} {
+		e.must(e.kube.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}, metav1.CreateOptions{}))
+	}
+	for _, o := range e.b.Index.Spec.Objects {
+		e.applyFile(o.File)
+	}
+	for _, o := range e.b.Index.Spec.Objects {
+		switch {
+		case strings.HasPrefix(o.APIVersion, "policies.kyverno.io/") && o.Kind != "PolicyException":
+			e.setPolicyReady(o.Kind, o.Name, true)
+		case o.Kind == "ClusterIssuer":
+			e.setStatus(schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "ClusterIssuer"}, "", o.Name,
+				map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "KeyPairVerified"}}})
+		}
+	}
+	e.fluxObjects(e.digest)
+	return e
+}
+
+func (e *env) must(_ any, err error) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) resource(gvk schema.GroupVersionKind, ns string) dynamic.ResourceInterface {
+	e.t.Helper()
+	m, err := e.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if ns != "" {
+		return e.dyn.Resource(m.Resource).Namespace(ns)
+	}
+	return e.dyn.Resource(m.Resource)
+}
+
+func (e *env) apply(obj *unstructured.Unstructured) {
+	e.t.Helper()
+	data, err := obj.MarshalJSON()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	force := true
+	_, err = e.resource(obj.GroupVersionKind(), obj.GetNamespace()).Patch(e.ctx, obj.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "flux", Force: &force})
+	if err != nil {
+		e.t.Fatalf("applying %s %s: %v", obj.GetKind(), obj.GetName(), err)
+	}
+}
+
+func (e *env) applyFile(file string) {
+	e.t.Helper()
+	objs, err := testenv.DecodeYAML(e.b.Files[file])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.apply(objs[0])
+}
+
+func (e *env) setStatus(gvk schema.GroupVersionKind, ns, name string, status map[string]any) {
+	e.t.Helper()
+	ri := e.resource(gvk, ns)
+	obj, err := ri.Get(e.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	obj.Object["status"] = status
+	if _, err := ri.UpdateStatus(e.ctx, obj, metav1.UpdateOptions{}); err != nil {
+		e.t.Fatalf("status of %s %s: %v", gvk.Kind, name, err)
+	}
+}
+
+func (e *env) setPolicyReady(kind, name string, ready bool) {
+	e.t.Helper()
+	st := "True"
+	if !ready {
+		st = "False"
+	}
+	e.setStatus(schema.GroupVersionKind{Group: "policies.kyverno.io", Version: "v1", Kind: kind}, "", name, map[string]any{
+		"conditionStatus": map[string]any{"ready": ready, "conditions": []any{map[string]any{
+			"type": "WebhookConfigured", "status": st, "reason": "Succeeded", "message": "Webhook configured.", "lastTransitionTime": "2026-11-24T00:00:00Z"}}},
+	})
+}
+
+func (e *env) fluxObjects(digest string) {
+	e.t.Helper()
+	repo := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+		"metadata": map[string]any{"name": "payments", "namespace": "flux-system"},
+		"spec":     map[string]any{"url": "oci://registry.example/policies/payments", "interval": "5m", "ref": map[string]any{"tag": "1.0.0"}},
+	}}
+	kust := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+		"metadata": map[string]any{"name": "payments", "namespace": "flux-system"},
+		"spec":     map[string]any{"interval": "5m", "prune": true, "path": "./", "sourceRef": map[string]any{"kind": "OCIRepository", "name": "payments"}},
+	}}
+	e.apply(repo)
+	e.apply(kust)
+	e.setFlux(digest, digest)
+}
+
+func (e *env) setFlux(served, applied string) {
+	e.t.Helper()
+	ready := []any{map[string]any{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "ok", "lastTransitionTime": "2026-11-24T00:00:00Z"}}
+	e.setStatus(schema.GroupVersionKind{Group: "source.toolkit.fluxcd.io", Version: "v1", Kind: "OCIRepository"}, "flux-system", "payments", map[string]any{
+		"conditions": ready,
+		"artifact": map[string]any{"digest": served, "revision": "1.0.0@" + served, "path": "x", "url": "http://x", "lastUpdateTime": "2026-11-24T00:00:00Z"},
+	})
+	e.setStatus(schema.GroupVersionKind{Group: "kustomize.toolkit.fluxcd.io", Version: "v1", Kind: "Kustomization"}, "flux-system", "payments", map[string]any{
+		"conditions": ready, "lastAppliedRevision": "1.0.0@" + applied,
+	})
+}
+
+func (e *env) verify(cfg *rest.Config, now time.Time) (*verify.Report, error) {
+	if now.IsZero() {
+		now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	}
+	return verify.Run(e.ctx, cfg, e.b, verify.Options{Cluster: "test", Digest: e.digest, Flux: &verify.NamespacedName{Namespace: "flux-system", Name: "payments"}, Now: now})
+}
+
+// failing returns the failing findings, as "CHECK CONTROLS OBJECT: message".
+func failing(r *verify.Report) []string {
+	var out []string
+	for _, f := range r.Findings {
+		if f.Status != verify.Fail {
+			continue
+		}
+		obj := ""
+		if f.Object != nil {
+			obj = f.Object.Kind + " " + f.Object.Namespace + "/" + f.Object.Name
+		}
+		out = append(out, string(f.Check)+" "+strings.Join(f.Controls, ",")+" "+obj+": "+f.Message)
+	}
+	return out
+}
+
+// expectOnly asserts the report fails, and every failing finding contains one of wants.
+func expectOnly(t *testing.T, r *verify.Report, wants ...string) {
+	t.Helper()
+	if r.Converged {
+		t.Fatalf("converged, want failures naming %v", wants)
+	}
+	fails := failing(r)
+	for _, w := range wants {
+		found := false
+		for _, f := range fails {
+			if strings.Contains(f, w) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no failing finding names %q; failures:\n%s", w, strings.Join(fails, "\n"))
+		}
+	}
+	for _, f := range fails {
+		ok := false
+		for _, w := range wants {
+			if strings.Contains(f, w) {
+				ok = true
+			}
+		}
+		if !ok {
+			t.Errorf("unexpected failure: %s", f)
+		}
+	}
+}
+
+func TestVerifyAgainstRealCluster(t *testing.T) {
+	e := newEnv(t)
+	check := func(t *testing.T) *verify.Report {
+		t.Helper()
+		r, err := e.verify(e.c.Config, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	t.Run("converged", func(t *testing.T) {
+		r := check(t)
+		if !r.Converged {
+			t.Fatalf("not converged:\n%s", strings.Join(failing(r), "\n"))
+		}
+		if r.Stats.Namespaces != 3 || r.Stats.APICalls == 0 {
+			t.Errorf("stats %+v", r.Stats)
+		}
+	})
+
+	t.Run("deleted NetworkPolicy", func(t *testing.T) {
+		gvk := schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}
+		if err := e.resource(gvk, "payments").Delete(e.ctx, "bulwark-default-deny", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		defer e.applyFile("network/payments/networkpolicy-bulwark-default-deny.yaml")
+		expectOnly(t, check(t), "present NET-01 NetworkPolicy payments/bulwark-default-deny", "coverage NET-01 Namespace /payments")
+	})
+
+	t.Run("weakened PeerAuthentication", func(t *testing.T) {
+		gvk := schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"}
+		pa, err := e.resource(gvk, "istio-system").Get(e.ctx, "default", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		unstructured.SetNestedField(pa.Object, "PERMISSIVE", "spec", "mtls", "mode")
+		e.must(e.resource(gvk, "istio-system").Update(e.ctx, pa, metav1.UpdateOptions{}))
+		defer e.applyFile("mesh/istio-system/peerauthentication-default.yaml")
+		expectOnly(t, check(t), "matching TLS-01 PeerAuthentication istio-system/default", "coverage TLS-01 Namespace")
+	})
+
+	t.Run("new namespace in scope without default-deny", func(t *testing.T) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{
+			"bulwark.dev/scope": "app", "pod-security.kubernetes.io/enforce": "baseline", "istio-injection": "enabled"}}}
+		e.must(e.kube.CoreV1().Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}))
+		// Namespaces cannot be deleted without a controller manager: take it out of scope.
+		defer func() {
+			ns, _ := e.kube.CoreV1().Namespaces().Get(e.ctx, "shop", metav1.GetOptions{})
+			delete(ns.Labels, "bulwark.dev/scope")
+			e.must(e.kube.CoreV1().Namespaces().Update(e.ctx, ns, metav1.UpdateOptions{}))
+		}()
+		expectOnly(t, check(t), "coverage NET-01 Namespace /shop", "coverage NET-02 Namespace /shop")
+	})
+
+	t.Run("policy not ready", func(t *testing.T) {
+		e.setPolicyReady("ValidatingPolicy", "payments-soc2-pod-03", false)
+		defer e.setPolicyReady("ValidatingPolicy", "payments-soc2-pod-03", true)
+		expectOnly(t, check(t), "ready POD-03,LOG-02 ValidatingPolicy /payments-soc2-pod-03")
+	})
+
+	t.Run("wrong Flux revision", func(t *testing.T) {
+		stale := "sha256:" + strings.Repeat("0", 64)
+		e.setFlux(stale, stale)
+		defer e.setFlux(e.digest, e.digest)
+		expectOnly(t, check(t), "gitops CHG-02 OCIRepository flux-system/payments", "gitops CHG-02 Kustomization flux-system/payments")
+	})
+
+	t.Run("expired exception", func(t *testing.T) {
+		r, err := e.verify(e.c.Config, time.Date(2027, 11, 1, 0, 0, 0, 0, time.UTC))
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectOnly(t, r, "exception POD-10,POD-16,CHG-02 : exception sec-142 (SEC-142)")
+		warned := false
+		for _, f := range r.Findings {
+			if f.Status == verify.Warn && strings.Contains(f.Message, "sec-177") {
+				warned = true
+			}
+		}
+		if warned {
+			t.Error("SEC-177 expires in 2028 and should not be warned about in November 2027")
+		}
+		r, _ = e.verify(e.c.Config, time.Date(2028, 1, 15, 0, 0, 0, 0, time.UTC))
+		for _, f := range r.Findings {
+			if f.Status == verify.Warn && strings.Contains(f.Message, "sec-177") {
+				warned = true
+			}
+		}
+		if !warned {
+			t.Error("SEC-177 expires within 30 days of 2028-01-15 and should be warned about")
+		}
+	})
+
+	t.Run("drift: an object the bundle no longer has", func(t *testing.T) {
+		old := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+			"metadata": map[string]any{"name": "bulwark-old", "namespace": "ledger", "labels": map[string]any{
+				"app.kubernetes.io/managed-by": "bulwark", "bulwark.dev/profile": "payments-soc2", "bulwark.dev/version": "0.9.0"},
+				"annotations": map[string]any{"bulwark.dev/controls": "NET-03"}},
+			"spec": map[string]any{"podSelector": map[string]any{}},
+		}}
+		e.apply(old)
+		defer e.resource(old.GroupVersionKind(), "ledger").Delete(e.ctx, "bulwark-old", metav1.DeleteOptions{})
+		expectOnly(t, check(t), "drift NET-03 NetworkPolicy ledger/bulwark-old")
+	})
+
+	t.Run("unreachable cluster is exit 3 within the timeout", func(t *testing.T) {
+		cfg := rest.CopyConfig(e.c.Config)
+		cfg.Host = "https://127.0.0.1:1"
+		cfg.Timeout = 2 * time.Second
+		start := time.Now()
+		_, err := e.verify(cfg, time.Time{})
+		if exitcode.Of(err, 0) != exitcode.Environment || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("error %v (exit %d), want exit 3 naming the cluster unreachable", err, exitcode.Of(err, 0))
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Errorf("took %s", time.Since(start))
+		}
+	})
+
+	t.Run("forbidden user is exit 3 naming the permission", func(t *testing.T) {
+		_, err := e.verify(e.c.UserConfig(t, "nobody"), time.Time{})
+		if exitcode.Of(err, 0) != exitcode.Environment || !strings.Contains(err.Error(), "cannot list resource") {
+			t.Fatalf("error %v, want exit 3 naming the missing permission", err)
+		}
+	})
+
+	t.Run("the published read-only role is enough", func(t *testing.T) {
+		data, err := os.ReadFile(filepath.Join("..", "examples", "verify-clusterrole.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := testenv.DecodeYAML(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.apply(objs[0])
+		e.must(e.kube.RbacV1().ClusterRoleBindings().Create(e.ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "release-verify"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: objs[0].GetName()},
+			Subjects:   []rbacv1.Subject{{Kind: "User", Name: "release-pipeline", APIGroup: "rbac.authorization.k8s.io"}},
+		}, metav1.CreateOptions{}))
+		// RBAC changes take effect asynchronously in the authorizer's cache.
+		var r *verify.Report
+		for i := 0; i < 50; i++ {
+			if r, err = e.verify(e.c.UserConfig(t, "release-pipeline"), time.Time{}); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Converged {
+			t.Fatalf("not converged as the role's user:\n%s", strings.Join(failing(r), "\n"))
+		}
+	})
+}
