@@ -469,4 +469,3 @@ func (v *verifier) exceptions() {
 		}
 	}
 }
-

@@ -179,7 +179,7 @@ func (e *env) setFlux(served, applied string) {
 	ready := []any{map[string]any{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "ok", "lastTransitionTime": "2026-11-24T00:00:00Z"}}
 	e.setStatus(schema.GroupVersionKind{Group: "source.toolkit.fluxcd.io", Version: "v1", Kind: "OCIRepository"}, "flux-system", "payments", map[string]any{
 		"conditions": ready,
-		"artifact": map[string]any{"digest": served, "revision": "1.0.0@" + served, "path": "x", "url": "http://x", "lastUpdateTime": "2026-11-24T00:00:00Z"},
+		"artifact":   map[string]any{"digest": served, "revision": "1.0.0@" + served, "path": "x", "url": "http://x", "lastUpdateTime": "2026-11-24T00:00:00Z"},
 	})
 	e.setStatus(schema.GroupVersionKind{Group: "kustomize.toolkit.fluxcd.io", Version: "v1", Kind: "Kustomization"}, "flux-system", "payments", map[string]any{
 		"conditions": ready, "lastAppliedRevision": "1.0.0@" + applied,
