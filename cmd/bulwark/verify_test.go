@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"bulwark.dev/bulwark/internal/testenv"
+	"bulwark.dev/bulwark/verify"
+)
+
+// TestVerifyCommand runs `bulwark verify` against a real API server where the bundle was
+// never applied (exit 1, and the report says what is missing), and alongside an unreachable
+// context (exit 3, one report per context).
+func TestVerifyCommand(t *testing.T) {
+	c := testenv.StartCluster(t)
+	testenv.InstallCRDs(t, c.Config, "kyverno", "istio", "certmanager")
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "bundle")
+	if _, errOut, code := run(t, "", "build", "-f", "../../examples/saas-starter.yaml", "-o", bundle, "--version", "1.0.0"); code != 0 {
+		t.Fatal(errOut)
+	}
+	kc, err := clientcmd.LoadFromFile(c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc.Clusters["down"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:1", CertificateAuthorityData: c.Config.CAData}
+	kc.Contexts["down"] = &clientcmdapi.Context{Cluster: "down", AuthInfo: "admin"}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, code := run(t, "", "verify", "--bundle", bundle, "--kubeconfig", kubeconfig, "--context", "admin")
+	if code != 1 || !strings.Contains(out, "NOT CONVERGED") || !strings.Contains(out, "is missing") || !strings.Contains(out, "kubectl get") {
+		t.Fatalf("verify of an unapplied bundle: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	report := filepath.Join(dir, "verify.xml")
+	out, errOut, code = run(t, "", "verify", "--bundle", bundle, "--kubeconfig", kubeconfig, "--context", "admin", "--context", "down",
+		"--request-timeout", "2s", "-o", "json", "--report", report, "--report-format", "junit")
+	if code != 3 {
+		t.Fatalf("verify with an unreachable context: exit %d, want 3\n%s", code, errOut)
+	}
+	var reports []verify.Report
+	if err := json.Unmarshal([]byte(out), &reports); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, out)
+	}
+	if len(reports) != 2 || reports[0].Cluster != "admin" || reports[1].Cluster != "down" || reports[1].Error == "" || reports[0].Converged {
+		t.Fatalf("reports: %+v", reports)
+	}
+	junit, err := os.ReadFile(report)
+	if err != nil || !strings.Contains(string(junit), "<testsuites") {
+		t.Fatalf("--report junit: %v", err)
+	}
+
+	if _, _, code := run(t, "", "verify", "--bundle", bundle, "--kubeconfig", kubeconfig, "--context", "nope"); code != 2 {
+		t.Errorf("unknown context: exit %d, want 2", code)
+	}
+	if _, _, code := run(t, "", "verify", "--bundle", bundle, "--kubeconfig", kubeconfig, "--flux", "no-slash"); code != 2 {
+		t.Errorf("bad --flux: exit %d, want 2", code)
+	}
+}

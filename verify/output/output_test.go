@@ -1,0 +1,89 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"bulwark.dev/bulwark/verify"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func sample() []*verify.Report {
+	obj := &verify.ObjectRef{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy", Namespace: "payments", Name: "bulwark-default-deny"}
+	return []*verify.Report{{
+		APIVersion: "bulwark.dev/v1alpha1", Kind: "VerifyReport", Cluster: "prod-eu",
+		Bundle:    verify.BundleRef{Profile: "payments-soc2", Version: "1.4.0", Digest: "sha256:" + string(bytes.Repeat([]byte("a"), 64)), Framework: "soc2", Catalogue: "1.0.0"},
+		CheckedAt: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC),
+		Findings: []verify.Finding{
+			{Check: verify.CheckPresent, Status: verify.Fail, Controls: []string{"NET-01"}, TSC: []string{"CC6.1", "CC6.6", "CC7.2"}, Object: obj,
+				Message: "NetworkPolicy payments/bulwark-default-deny is missing", Command: "kubectl get networkpolicy.networking.k8s.io bulwark-default-deny -n payments -o yaml"},
+			{Check: verify.CheckException, Status: verify.Warn, Controls: []string{"POD-10"}, TSC: []string{"CC6.1", "CC6.8"}, Message: "exception sec-142 (SEC-142) for POD-10 in legacy-batch expires on 2026-12-01"},
+			{Check: verify.CheckReady, Status: verify.Pass, Controls: []string{"POD-03", "LOG-02"}, TSC: []string{"CC6.1", "CC6.8", "CC7.1", "CC8.1"}, Message: "ValidatingPolicy payments-soc2-pod-03 is ready"},
+		},
+		Stats: verify.Stats{APICalls: 14, Bytes: 81234, Namespaces: 3, Objects: 62},
+	}, {
+		APIVersion: "bulwark.dev/v1alpha1", Kind: "VerifyReport", Cluster: "prod-us", Findings: []verify.Finding{},
+		Bundle: verify.BundleRef{Profile: "payments-soc2", Version: "1.4.0"}, Error: "cluster unreachable: dial tcp 10.0.0.1:443: i/o timeout",
+	}}
+}
+
+func TestWritersGolden(t *testing.T) {
+	for _, format := range Formats {
+		for _, verbose := range []bool{false, true} {
+			if verbose && format != "text" {
+				continue
+			}
+			name := format
+			if verbose {
+				name += "-verbose"
+			}
+			t.Run(name, func(t *testing.T) {
+				w, err := New(format, verbose)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var buf bytes.Buffer
+				if err := w.Write(&buf, sample()); err != nil {
+					t.Fatal(err)
+				}
+				switch format {
+				case "json", "sarif":
+					var v any
+					if err := json.Unmarshal(buf.Bytes(), &v); err != nil {
+						t.Fatalf("not JSON: %v", err)
+					}
+				case "junit":
+					var v junitSuites
+					if err := xml.Unmarshal(buf.Bytes(), &v); err != nil {
+						t.Fatalf("not XML: %v", err)
+					}
+					if v.Tests != 5 || v.Failures != 2 {
+						t.Errorf("junit counts: %d tests, %d failures; want one case per control per cluster (NET-01, POD-10, POD-03, LOG-02, and the unreachable cluster), 2 failing", v.Tests, v.Failures)
+					}
+				}
+				path := filepath.Join("testdata", name+".golden")
+				if *update {
+					os.MkdirAll("testdata", 0o755)
+					os.WriteFile(path, buf.Bytes(), 0o644)
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (run go test -update)", err)
+				}
+				if !bytes.Equal(want, buf.Bytes()) {
+					t.Errorf("%s differs; review and run go test -update:\n%s", path, buf.String())
+				}
+			})
+		}
+	}
+	if _, err := New("xml", false); err == nil {
+		t.Error("New accepted an unknown format")
+	}
+}
