@@ -33,17 +33,19 @@ import (
 // env is a real cluster with the payments bundle applied and the statuses the absent
 // controllers (Kyverno, cert-manager, Flux) would write.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	c      *testenv.Cluster
 	kube   kubernetes.Interface
 	dyn    dynamic.Interface
 	mapper *restmapper.DeferredDiscoveryRESTMapper
+	p      *profile.Profile
 	b      *bundles.Bundle
 	digest string
 }
 
-func newEnv(t *testing.T) *env {
+// startEnv starts a cluster with the upstream CRDs and builds the example's bundle.
+func startEnv(t testing.TB, example string) *env {
 	c := testenv.StartCluster(t)
 	testenv.InstallCRDs(t, c.Config)
 	e := &env{t: t, ctx: context.Background(), c: c,
@@ -53,10 +55,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := profile.Load(filepath.Join("..", "examples", "payments.yaml"), profile.LoadOptions{KnownControls: cat.IDSet(), Now: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)})
+	p, err := profile.Load(filepath.Join("..", "examples", example+".yaml"), profile.LoadOptions{KnownControls: cat.IDSet(), Now: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.p = p
 	if e.b, err = generators.Build(p, cat, "1.0.0"); err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +68,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.digest = d.String()
+	return e
+}
+
+func newEnv(t testing.TB) *env {
+	e := startEnv(t, "payments")
 	// Namespaces as Kyverno's MutatingPolicies would have labelled them.
 	psa := func(level string) map[string]string {
 		return map[string]string{"pod-security.kubernetes.io/enforce": level, "istio-injection": "enabled"}
@@ -75,6 +83,14 @@ func newEnv(t *testing.T) *env {
 	} {
 		e.must(e.kube.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}, metav1.CreateOptions{}))
 	}
+	e.applyBundle()
+	e.fluxObjects(e.digest)
+	return e
+}
+
+// applyBundle applies every bundle object and writes the statuses Kyverno and cert-manager
+// would report.
+func (e *env) applyBundle() {
 	for _, o := range e.b.Index.Spec.Objects {
 		e.applyFile(o.File)
 	}
@@ -87,8 +103,6 @@ func newEnv(t *testing.T) *env {
 				map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "KeyPairVerified"}}})
 		}
 	}
-	e.fluxObjects(e.digest)
-	return e
 }
 
 func (e *env) must(_ any, err error) {
