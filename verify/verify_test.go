@@ -361,6 +361,68 @@ func TestVerifyAgainstRealCluster(t *testing.T) {
 		expectOnly(t, check(t), "drift NET-03 NetworkPolicy ledger/bulwark-old")
 	})
 
+	t.Run("Argo CD application", func(t *testing.T) {
+		app := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+			"metadata": map[string]any{"name": "payments", "namespace": "flux-system"},
+			"spec": map[string]any{"project": "default", "destination": map[string]any{"server": "https://kubernetes.default.svc"},
+				"source": map[string]any{"repoURL": "oci://registry.example/policies/payments", "targetRevision": "1.0.0", "path": "."}},
+		}}
+		e.apply(app)
+		gvk := schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Application"}
+		setApp := func(revision, sync, health string) {
+			obj, err := e.resource(gvk, "flux-system").Get(e.ctx, "payments", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			obj.Object["status"] = map[string]any{"sync": map[string]any{"status": sync, "revision": revision}, "health": map[string]any{"status": health}}
+			// Argo CD's CRD has no status subresource: status is written with the object.
+			e.must(e.resource(gvk, "flux-system").Update(e.ctx, obj, metav1.UpdateOptions{}))
+		}
+		run := func() *verify.Report {
+			r, err := verify.Run(e.ctx, e.c.Config, e.b, verify.Options{Digest: e.digest, ArgoCD: &verify.NamespacedName{Namespace: "flux-system", Name: "payments"},
+				Now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		setApp(e.digest, "Synced", "Healthy")
+		if r := run(); !r.Converged {
+			t.Fatalf("synced application: %v", failing(r))
+		}
+		setApp("sha256:"+strings.Repeat("1", 64), "Synced", "Healthy")
+		expectOnly(t, run(), "gitops CHG-02 Application flux-system/payments")
+		setApp(e.digest, "OutOfSync", "Healthy")
+		expectOnly(t, run(), "is OutOfSync, not Synced")
+	})
+
+	t.Run("wait converges once the cluster catches up", func(t *testing.T) {
+		gvk := schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}
+		if err := e.resource(gvk, "ledger").Delete(e.ctx, "bulwark-allow-dns", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(1500 * time.Millisecond)
+			e.applyFile("network/ledger/networkpolicy-bulwark-allow-dns.yaml")
+		}()
+		var progress strings.Builder
+		r, err := verify.Wait(e.ctx, e.c.Config, e.b, verify.Options{Cluster: "test", Digest: e.digest, Now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}, 30*time.Second, &progress)
+		if err != nil || !r.Converged {
+			t.Fatalf("wait: %v, converged %v", err, r != nil && r.Converged)
+		}
+		if !strings.Contains(progress.String(), "findings failing") {
+			t.Errorf("no progress line: %q", progress.String())
+		}
+		// And it gives up at the deadline with the last report.
+		e.setPolicyReady("ValidatingPolicy", "payments-soc2-pod-05", false)
+		defer e.setPolicyReady("ValidatingPolicy", "payments-soc2-pod-05", true)
+		r, err = verify.Wait(e.ctx, e.c.Config, e.b, verify.Options{Digest: e.digest, Now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}, 2*time.Second, nil)
+		if err != nil || r == nil || r.Converged {
+			t.Fatalf("wait past the deadline: err %v, report %v", err, r != nil)
+		}
+	})
+
 	t.Run("unreachable cluster is exit 3 within the timeout", func(t *testing.T) {
 		cfg := rest.CopyConfig(e.c.Config)
 		cfg.Host = "https://127.0.0.1:1"
