@@ -3,6 +3,7 @@ package gitops
 import (
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -75,6 +76,23 @@ type CrossNamespaceSourceRef struct {
 	Kind       string `json:"kind"`
 	Name       string `json:"name"`
 	Namespace  string `json:"namespace,omitempty"`
+}
+
+// VerifyKeySecret is the Secret Flux's cosign verification reads the public key from.
+func VerifyKeySecret(opts Options) *corev1.Secret {
+	if opts.VerifySecret == "" || len(opts.VerifyKey) == 0 {
+		return nil
+	}
+	ns := opts.Namespace
+	if ns == "" {
+		ns = "flux-system"
+	}
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: opts.VerifySecret, Namespace: ns},
+		Type:       corev1.SecretTypeOpaque,
+		StringData: map[string]string{"cosign.pub": string(opts.VerifyKey)},
+	}
 }
 
 // Flux returns the OCIRepository and Kustomization that sync the bundle with prune on, so

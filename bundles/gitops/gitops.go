@@ -32,6 +32,8 @@ type Options struct {
 	// VerifySecret names a Secret holding cosign public keys (keys ending .pub); when set,
 	// Flux refuses artifacts not signed by one of them.
 	VerifySecret string
+	// VerifyKey is a PEM public key; with it, Flux renders that Secret too.
+	VerifyKey []byte
 	// PullSecret names a docker-registry Secret for private registries.
 	PullSecret string
 	// Insecure allows plain HTTP registries.
