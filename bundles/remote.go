@@ -287,3 +287,19 @@ func Tags(ctx context.Context, repo string, opts RemoteOptions) ([]string, error
 func sortTags(tags []string) {
 	sort.SliceStable(tags, func(i, j int) bool { return tagLess(tags[i], tags[j]) })
 }
+
+// Resolve returns the digest a reference points at.
+func Resolve(ctx context.Context, ref string, opts RemoteOptions) (name.Digest, error) {
+	r, err := ParseReference(ref, opts)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	if d, ok := r.(name.Digest); ok {
+		return d, nil
+	}
+	desc, err := remote.Head(r, opts.remote(ctx)...)
+	if err != nil {
+		return name.Digest{}, registryError("resolving", r, err)
+	}
+	return r.Context().Digest(desc.Digest.String()), nil
+}

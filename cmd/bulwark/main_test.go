@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"bulwark.dev/bulwark/internal/testenv"
 )
 
 // run executes bulwark in-process and returns stdout, stderr and the exit code.
@@ -200,5 +202,50 @@ func TestBundleCommandsExitCodes(t *testing.T) {
 	}
 	if out, _, code := run(t, "", "build", "-f", "../../examples/saas-starter.yaml", "-o", "-"); code != 0 || !strings.Contains(out, "kind: ValidatingPolicy") || strings.Contains(out, "kind: BundleIndex") {
 		t.Errorf("build -o - should stream manifests only (exit %d)", code)
+	}
+}
+
+// TestSigningCommands signs with a generated key pair and refuses what it must, against a
+// real registry.
+func TestSigningCommands(t *testing.T) {
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	dir := t.TempDir()
+	t.Setenv("COSIGN_PASSWORD", "correct horse")
+	prefix := filepath.Join(dir, "release")
+	if _, errOut, code := run(t, "", "keys", "generate", "--output-key-prefix", prefix); code != 0 {
+		t.Fatal(errOut)
+	}
+	if st, err := os.Stat(prefix + ".key"); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("private key file: %v %v", st, err)
+	}
+	ref := reg.Ref("policies/payments")
+	if _, errOut, code := run(t, "", "push", "-q", "-f", "../../examples/payments.yaml", "--version", "1.0.0", ref+":1.0.0", "--sign-key", prefix+".key"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if _, errOut, code := run(t, "", "push", "-q", "-f", "../../examples/payments.yaml", "--version", "1.1.0", ref+":1.1.0"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if _, errOut, code := run(t, "", "pull", ref+":1.0.0", "-o", filepath.Join(dir, "ok"), "--verify-key", prefix+".pub"); code != 0 {
+		t.Fatalf("pull of a signed bundle: %s", errOut)
+	}
+	_, errOut, code := run(t, "", "pull", ref+":1.1.0", "-o", filepath.Join(dir, "unsigned"), "--verify-key", prefix+".pub")
+	if code != 1 || !strings.Contains(errOut, "not signed") {
+		t.Errorf("pull of an unsigned bundle: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "unsigned")); err == nil {
+		t.Error("a refused bundle was written")
+	}
+	if _, errOut, code := run(t, "", "sign", ref+":1.1.0", "--key", prefix+".key"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if _, errOut, code := run(t, "", "pull", ref+":1.1.0", "-o", filepath.Join(dir, "late"), "--verify-key", prefix+".pub"); code != 0 {
+		t.Errorf("pull after bulwark sign: %s", errOut)
+	}
+	t.Setenv("COSIGN_PASSWORD", "wrong")
+	if _, _, code := run(t, "", "push", "-q", "--from", filepath.Join(dir, "ok"), ref+":1.2.0", "--sign-key", prefix+".key"); code != 2 {
+		t.Errorf("push with a wrong key password: exit %d, want 2", code)
+	}
+	if out, _, _ := run(t, "", "tags", ref); strings.Contains(out, "1.2.0") {
+		t.Error("a push whose signing key could not be read still pushed")
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
 	"bulwark.dev/bulwark/bundles"
@@ -42,6 +43,7 @@ func NewCmdPush() *cobra.Command {
 	var src bundleSource
 	var rf remoteFlags
 	var opts bundles.PushOptions
+	var signKey string
 	cmd := &cobra.Command{
 		Use:   "push -f PROFILE|--from DIR oci://REGISTRY/REPO:TAG",
 		Short: "Pack a bundle and push it to an OCI registry; prints REGISTRY/REPO@sha256:...",
@@ -59,6 +61,13 @@ not uploaded again. Credentials come from the docker config and credential helpe
 			if err != nil {
 				return err
 			}
+			var signer signature.Signer
+			if signKey != "" {
+				// Read the key first: a wrong password must not leave an unsigned push behind.
+				if signer, err = loadSigner(signKey); err != nil {
+					return err
+				}
+			}
 			b, err := src.load(cmd)
 			if err != nil {
 				return err
@@ -67,6 +76,11 @@ not uploaded again. Credentials come from the docker config and credential helpe
 			d, err := bundles.Push(cmd.Context(), b, args[0], opts)
 			if err != nil {
 				return err
+			}
+			if signer != nil {
+				if err := bundles.Sign(cmd.Context(), d, signer, ro); err != nil {
+					return err
+				}
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), d)
 			return err
@@ -78,13 +92,14 @@ not uploaded again. Credentials come from the docker config and credential helpe
 	cmd.Flags().BoolVar(&opts.SemverAliases, "tag-semver", false, "also tag MAJOR and MAJOR.MINOR of a release version")
 	cmd.Flags().StringVar(&opts.Source, "source", "", "org.opencontainers.image.source annotation (e.g. the profile's git URL)")
 	cmd.Flags().StringVar(&opts.Revision, "revision", "", "org.opencontainers.image.revision annotation (e.g. main@sha1:...)")
+	cmd.Flags().StringVar(&signKey, "sign-key", "", "sign the pushed bundle with this cosign private key (password from $COSIGN_PASSWORD)")
 	return cmd
 }
 
 // NewCmdPull fetches a bundle into a directory.
 func NewCmdPull() *cobra.Command {
 	var rf remoteFlags
-	var out string
+	var out, verifyKey string
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "pull oci://REGISTRY/REPO:TAG|@DIGEST -o DIR",
@@ -106,6 +121,15 @@ index, and replaces DIR atomically. It prints the digest it pulled.`,
 			if err != nil {
 				return err
 			}
+			if verifyKey != "" {
+				v, err := loadVerifier(verifyKey)
+				if err != nil {
+					return err
+				}
+				if err := bundles.VerifySignature(cmd.Context(), d, v, ro); err != nil {
+					return err
+				}
+			}
 			if err := b.WriteDir(out, force); err != nil {
 				return exitcode.AsBadInput(err)
 			}
@@ -116,6 +140,7 @@ index, and replaces DIR atomically. It prints the digest it pulled.`,
 	rf.register(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "directory to unpack into")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an output directory that is not a bundle")
+	cmd.Flags().StringVar(&verifyKey, "verify-key", "", "refuse the bundle (exit 1) unless signed with this cosign public key")
 	return cmd
 }
 

@@ -36,6 +36,8 @@ bundle); 3 environment (registry or cluster unreachable, auth refused, timeout).
 		NewCmdDemo(),
 		NewCmdVerify(),
 		NewCmdGitOps(),
+		NewCmdKeys(),
+		NewCmdSign(),
 		NewCmdControls(),
 		NewCmdSchema(),
 		NewCmdVersion(),

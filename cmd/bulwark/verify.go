@@ -26,6 +26,7 @@ func NewCmdVerify() *cobra.Command {
 		fluxRef, argoRef                 string
 		wait, timeout                    time.Duration
 		format, reportFile, reportFormat string
+		verifyKey                        string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify --bundle REF|DIR [--context C ...] [--wait D]",
@@ -84,6 +85,23 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 			if err != nil {
 				return err
 			}
+			if verifyKey != "" {
+				// Only a bundle from a registry carries a signature.
+				if _, ok := digestOf(source); !ok {
+					return usageErrorf("--verify-key needs a bundle from a registry, not the directory %s", source)
+				}
+				v, err := loadVerifier(verifyKey)
+				if err != nil {
+					return err
+				}
+				d, err := bundles.Resolve(cmd.Context(), source, ro)
+				if err != nil {
+					return err
+				}
+				if err := bundles.VerifySignature(cmd.Context(), d, v, ro); err != nil {
+					return err
+				}
+			}
 			if opts.Digest == "" {
 				if d, ok := digestOf(source); ok {
 					opts.Digest = d
@@ -137,6 +155,7 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 	cmd.Flags().StringVar(&reportFile, "report", "", "also write a report to this file")
 	cmd.Flags().StringVar(&reportFormat, "report-format", "json", "format of --report: text, json, junit or sarif")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show passing findings and API calls and bytes")
+	cmd.Flags().StringVar(&verifyKey, "verify-key", "", "refuse the bundle (exit 1) unless signed with this cosign public key")
 	outputFlag(cmd, &format, "text", output.Formats...)
 	rf.register(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("context", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {

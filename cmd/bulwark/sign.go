@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/spf13/cobra"
+
+	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/internal/atomicfile"
+	"bulwark.dev/bulwark/internal/exitcode"
+)
+
+// keyPassword is the private key's password, from COSIGN_PASSWORD as cosign reads it.
+func keyPassword() []byte { return []byte(os.Getenv("COSIGN_PASSWORD")) }
+
+func loadSigner(path string) (signature.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, exitcode.AsBadInput(fmt.Errorf("reading the signing key: %w", err))
+	}
+	return bundles.LoadSigner(data, keyPassword())
+}
+
+func loadVerifier(path string) (signature.Verifier, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, exitcode.AsBadInput(fmt.Errorf("reading the public key: %w", err))
+	}
+	return bundles.LoadVerifier(data)
+}
+
+// NewCmdKeys groups key management.
+func NewCmdKeys() *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "Manage signing keys (cosign's format)"}
+	var prefix string
+	var force bool
+	gen := &cobra.Command{
+		Use:   "generate [--output-key-prefix cosign]",
+		Short: "Write a key pair in cosign's format: PREFIX.key (encrypted with $COSIGN_PASSWORD) and PREFIX.pub",
+		Example: `  COSIGN_PASSWORD=... bulwark keys generate
+  bulwark push --from out oci://ghcr.io/acme/policies/p:1.0.0 --sign-key cosign.key
+  cosign verify --key cosign.pub --insecure-ignore-tlog ghcr.io/acme/policies/p:1.0.0`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			keyFile, pubFile := prefix+".key", prefix+".pub"
+			for _, f := range []string{keyFile, pubFile} {
+				if _, err := os.Stat(f); err == nil && !force {
+					return usageErrorf("%s exists; pass --force to overwrite it", f)
+				}
+			}
+			priv, pub, err := bundles.GenerateKeyPair(keyPassword())
+			if err != nil {
+				return err
+			}
+			if err := atomicfile.WriteFile(keyFile, priv, 0o600); err != nil {
+				return err
+			}
+			if err := atomicfile.WriteFile(pubFile, pub, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (private, keep it secret) and %s\n", keyFile, pubFile)
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), pubFile)
+			return err
+		},
+	}
+	gen.Flags().StringVar(&prefix, "output-key-prefix", "cosign", "file name prefix of the key pair")
+	gen.Flags().BoolVar(&force, "force", false, "overwrite existing key files")
+	cmd.AddCommand(gen)
+	return cmd
+}
+
+// NewCmdSign signs a pushed bundle.
+func NewCmdSign() *cobra.Command {
+	var rf remoteFlags
+	var key string
+	cmd := &cobra.Command{
+		Use:   "sign REGISTRY/REPO:TAG|@DIGEST --key cosign.key",
+		Short: "Attach a cosign signature to a pushed bundle",
+		Long: `Sign resolves the reference to its digest and attaches a cosign key signature that
+cosign verify and Flux's OCIRepository verification accept. The key's password is read from
+$COSIGN_PASSWORD.`,
+		Example: `  bulwark sign oci://ghcr.io/acme/policies/payments:1.4.0 --key cosign.key`,
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if key == "" {
+				return usageErrorf("a signing key is required: --key cosign.key")
+			}
+			signer, err := loadSigner(key)
+			if err != nil {
+				return err
+			}
+			ro, err := rf.options(cmd)
+			if err != nil {
+				return err
+			}
+			d, err := bundles.Resolve(cmd.Context(), args[0], ro)
+			if err != nil {
+				return err
+			}
+			if err := bundles.Sign(cmd.Context(), d, signer, ro); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), d)
+			return err
+		},
+	}
+	rf.register(cmd)
+	cmd.Flags().StringVar(&key, "key", "", "cosign private key (password from $COSIGN_PASSWORD)")
+	return cmd
+}
