@@ -5,16 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/restmapper"
 
 	"bulwark.dev/bulwark/internal/testenv"
 )
@@ -26,31 +17,7 @@ func TestRealAPIServerAcceptsEveryManifest(t *testing.T) {
 	c := testenv.StartCluster(t)
 	testenv.InstallCRDs(t, c.Config)
 	ctx := context.Background()
-	kube := kubernetes.NewForConfigOrDie(c.Config)
-	dyn := dynamic.NewForConfigOrDie(c.Config)
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(c.Config)))
-
-	apply := func(obj *unstructured.Unstructured) error {
-		mapping, err := mapper.RESTMapping(obj.GroupVersionKind().GroupKind(), obj.GroupVersionKind().Version)
-		if err != nil {
-			return err
-		}
-		data, err := obj.MarshalJSON()
-		if err != nil {
-			return err
-		}
-		ri := dyn.Resource(mapping.Resource)
-		force := true
-		opts := metav1.PatchOptions{FieldManager: "bulwark-test", Force: &force, DryRun: []string{metav1.DryRunAll}}
-		if ns := obj.GetNamespace(); ns != "" {
-			_, err = ri.Namespace(ns).Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
-		} else {
-			_, err = ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
-		}
-		return err
-	}
-
-	created := map[string]bool{}
+	client := testenv.NewClient(c.Config)
 	for _, name := range []string{"saas-starter", "payments", "brownfield-audit"} {
 		t.Run(name, func(t *testing.T) {
 			p, cat := loadExample(t, name)
@@ -59,18 +26,14 @@ func TestRealAPIServerAcceptsEveryManifest(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, o := range b.Index.Spec.Objects {
-				if o.Namespace != "" && !created[o.Namespace] {
-					_, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace}}, metav1.CreateOptions{})
-					if err != nil && !apierrors.IsAlreadyExists(err) {
-						t.Fatal(err)
-					}
-					created[o.Namespace] = true
+				if o.Namespace != "" {
+					client.Namespaces(t, o.Namespace)
 				}
 				objs, err := testenv.DecodeYAML(b.Files[o.File])
 				if err != nil || len(objs) != 1 {
 					t.Fatalf("%s: %v (%d objects)", o.File, err, len(objs))
 				}
-				if err := apply(objs[0]); err != nil {
+				if err := client.Apply(ctx, objs[0], true); err != nil {
 					t.Errorf("%s refused by the API server: %v", o.File, err)
 				}
 			}
@@ -88,7 +51,7 @@ func TestRealAPIServerAcceptsEveryManifest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := apply(objs[0]); err == nil || !(apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || strings.Contains(err.Error(), "field not declared in schema")) {
+		if err := client.Apply(ctx, objs[0], true); err == nil || !(apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || strings.Contains(err.Error(), "field not declared in schema")) {
 			t.Errorf("%s was not refused: %v", what, err)
 		}
 	}

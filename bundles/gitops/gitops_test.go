@@ -7,13 +7,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/restmapper"
 
 	"bulwark.dev/bulwark/internal/testenv"
 )
@@ -59,14 +53,8 @@ func TestManifestsMatchUpstreamSchemas(t *testing.T) {
 	c := testenv.StartCluster(t)
 	testenv.InstallCRDs(t, c.Config, "flux", "argocd")
 	ctx := context.Background()
-	kube := kubernetes.NewForConfigOrDie(c.Config)
-	for _, ns := range []string{"flux-system", "argocd"} {
-		if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dyn := dynamic.NewForConfigOrDie(c.Config)
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(c.Config)))
+	client := testenv.NewClient(c.Config)
+	client.Namespaces(t, "flux-system", "argocd")
 	create := func(obj any) error {
 		raw, err := json.Marshal(obj)
 		if err != nil {
@@ -76,12 +64,7 @@ func TestManifestsMatchUpstreamSchemas(t *testing.T) {
 		if err := u.UnmarshalJSON(raw); err != nil {
 			return err
 		}
-		m, err := mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
-		if err != nil {
-			return err
-		}
-		_, err = dyn.Resource(m.Resource).Namespace(u.GetNamespace()).Create(ctx, u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
-		return err
+		return client.CreateStrict(ctx, u)
 	}
 	for _, opts := range []Options{
 		{Ref: "oci://ghcr.io/acme/p:1.4.0"},

@@ -78,6 +78,26 @@ func kyvernoApply(t *testing.T, cli, dir string, policies, exceptions, resources
 	return results
 }
 
+// paymentsPolicies generates the payments example's Kyverno objects and a scratch
+// directory holding the namespace values the CLI needs.
+func paymentsPolicies(t *testing.T) ([]meta.Object, string) {
+	t.Helper()
+	cat, err := templates.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := golden.Examples(t, cat.IDSet())["payments"]
+	objs, err := Generate(p, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "values.yaml"), []byte(values), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return objs, dir
+}
+
 func writePolicy(t *testing.T, dir string, o meta.Object) string {
 	t.Helper()
 	data, err := meta.Marshal(o.Object)
@@ -108,19 +128,7 @@ func fixtureName(t *testing.T, path string) string {
 // Kyverno's engine against resources it must deny and resources it must admit.
 func TestKyvernoEngineEnforcesEveryRule(t *testing.T) {
 	cli := testenv.KyvernoCLI(t)
-	cat, err := templates.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := golden.Examples(t, cat.IDSet())["payments"]
-	objs, err := Generate(p, cat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "values.yaml"), []byte(values), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	objs, dir := paymentsPolicies(t)
 	fixtures := filepath.Join("..", "..", "templates", "testdata", "fixtures")
 	checked := 0
 	for _, o := range objs {
@@ -165,19 +173,7 @@ func TestKyvernoEngineEnforcesEveryRule(t *testing.T) {
 // neither other namespaces nor other controls.
 func TestExceptionsExemptExactlyWhatTheyName(t *testing.T) {
 	cli := testenv.KyvernoCLI(t)
-	cat, err := templates.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := golden.Examples(t, cat.IDSet())["payments"]
-	objs, err := Generate(p, cat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "values.yaml"), []byte(values), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	objs, dir := paymentsPolicies(t)
 	var pod10, pod03, exc string
 	for _, o := range objs {
 		switch {

@@ -6,9 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"bulwark.dev/bulwark/generators/internal/golden"
 	"bulwark.dev/bulwark/internal/testenv"
-	"bulwark.dev/bulwark/templates"
 )
 
 // TestKyvernoEngineLabelsNamespaces runs the POD-00 and TLS-02 MutatingPolicies with
@@ -16,16 +14,7 @@ import (
 // tier, baseline elsewhere) and mesh enrolment; other namespaces are left alone.
 func TestKyvernoEngineLabelsNamespaces(t *testing.T) {
 	cli := testenv.KyvernoCLI(t)
-	cat, err := templates.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := golden.Examples(t, cat.IDSet())["payments"]
-	objs, err := Generate(p, cat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
+	objs, dir := paymentsPolicies(t)
 	var policies []string
 	for _, o := range objs {
 		if o.Object.GetObjectKind().GroupVersionKind().Kind == "MutatingPolicy" {

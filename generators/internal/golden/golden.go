@@ -12,6 +12,7 @@ import (
 
 	"bulwark.dev/bulwark/generators/meta"
 	"bulwark.dev/bulwark/profile"
+	"bulwark.dev/bulwark/templates"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -71,5 +72,23 @@ func Check(t *testing.T, name string, objs []meta.Object) {
 	}
 	if !bytes.Equal(want, buf.Bytes()) {
 		t.Errorf("%s differs from the generated objects; review the change and run go test -update", path)
+	}
+}
+
+// Run checks a generator's output for every shipped example against its golden file.
+func Run(t *testing.T, generate func(*profile.Profile, *templates.Catalogue) ([]meta.Object, error)) {
+	t.Helper()
+	cat, err := templates.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range Examples(t, cat.IDSet()) {
+		t.Run(name, func(t *testing.T) {
+			objs, err := generate(p, cat)
+			if err != nil {
+				t.Fatal(err)
+			}
+			Check(t, name, objs)
+		})
 	}
 }
