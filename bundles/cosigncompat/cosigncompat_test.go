@@ -1,0 +1,86 @@
+// Package cosigncompat checks Bulwark's signatures with cosign's own verification code.
+package cosigncompat
+
+import (
+	"context"
+	"crypto"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/generators"
+	"bulwark.dev/bulwark/internal/testenv"
+	"bulwark.dev/bulwark/profile"
+	"bulwark.dev/bulwark/templates"
+)
+
+// TestCosignVerifiesBulwarkSignatures signs a pushed bundle with a key from
+// bulwark's key generation and verifies it with cosign.VerifyImageSignatures, the code
+// behind `cosign verify --key cosign.pub --insecure-ignore-tlog`; cosign also reads the
+// encrypted private key Bulwark wrote.
+func TestCosignVerifiesBulwarkSignatures(t *testing.T) {
+	ctx := context.Background()
+	cat, _ := templates.Load()
+	p, err := profile.Load(filepath.Join("..", "..", "examples", "payments.yaml"), profile.LoadOptions{KnownControls: cat.IDSet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := generators.Build(p, cat, "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	signed, err := bundles.Push(ctx, b, reg.Ref("policies/payments:1.0.0"), bundles.PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := generators.Build(p, cat, "1.1.0")
+	unsigned, err := bundles.Push(ctx, b2, reg.Ref("policies/payments:1.1.0"), bundles.PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, pub, err := bundles.GenerateKeyPair([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// cosign's own key loader reads the private key Bulwark wrote.
+	if _, err := cosign.LoadPrivateKey(priv, []byte("pw"), nil); err != nil {
+		t.Fatalf("cosign cannot read Bulwark's private key: %v", err)
+	}
+	signer, err := bundles.LoadSigner(priv, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bundles.Sign(ctx, signed, signer, bundles.RemoteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pubKey, err := cryptoutils.UnmarshalPEMToPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := signature.LoadVerifier(pubKey, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(d name.Digest) error {
+		ref, err := name.ParseReference(d.String(), name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = cosign.VerifyImageSignatures(ctx, ref, &cosign.CheckOpts{
+			SigVerifier: verifier, IgnoreTlog: true, ClaimVerifier: cosign.SimpleClaimVerifier,
+		})
+		return err
+	}
+	if err := check(signed); err != nil {
+		t.Fatalf("cosign refuses Bulwark's signature: %v", err)
+	}
+	if err := check(unsigned); err == nil {
+		t.Fatal("cosign accepted an unsigned bundle")
+	}
+}
