@@ -56,6 +56,10 @@ registry)
   log "building the CNCF Distribution registry from the Go module proxy (cold: ~1 min)"
   (cd "$mod" && go build -trimpath -ldflags "-s -w" -o "$tmp/registry" github.com/distribution/distribution/v3/cmd/registry)
   ;;
+kustomize)
+  log "building Flux's kustomize-controller from the Go module proxy (cold: ~5 min)"
+  (cd "$mod" && go build -trimpath -ldflags "-s -w" -o "$tmp/kustomize-controller" github.com/fluxcd/kustomize-controller)
+  ;;
 *)
   log "building $name"
   (cd "$mod" && go build -trimpath -ldflags "-s -w" -o "$tmp/" ./...)

@@ -16,7 +16,9 @@ argocd=$(dir github.com/argoproj/argo-cd/v3@v3.1.9)
 
 rm -rf "$out/kyverno" "$out/istio" "$out/certmanager" "$out/flux" "$out/argocd"
 mkdir -p "$out/kyverno" "$out/istio" "$out/certmanager" "$out/flux" "$out/argocd"
-install -m 0644 "$source/config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml" "$out/flux/"
+for k in ocirepositories gitrepositories buckets externalartifacts; do
+  install -m 0644 "$source/config/crd/bases/source.toolkit.fluxcd.io_$k.yaml" "$out/flux/"
+done
 install -m 0644 "$kustomize/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml" "$out/flux/"
 install -m 0644 "$argocd/manifests/crds/application-crd.yaml" "$out/argocd/argoproj.io_applications.yaml"
 for k in validatingpolicies mutatingpolicies generatingpolicies imagevalidatingpolicies policyexceptions; do
