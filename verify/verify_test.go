@@ -2,9 +2,14 @@ package verify_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -420,6 +425,40 @@ func TestVerifyAgainstRealCluster(t *testing.T) {
 		r, err = verify.Wait(e.ctx, e.c.Config, e.b, verify.Options{Digest: e.digest, Now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}, 2*time.Second, nil)
 		if err != nil || r == nil || r.Converged {
 			t.Fatalf("wait past the deadline: err %v, report %v", err, r != nil)
+		}
+	})
+
+	t.Run("429 with Retry-After is retried", func(t *testing.T) {
+		// A proxy in front of the real API server refuses the first namespace LIST.
+		upstream, err := url.Parse(e.c.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tlsConfig, err := rest.TLSConfigFor(e.c.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy := httputil.NewSingleHostReverseProxy(upstream)
+		proxy.Transport = &http.Transport{TLSClientConfig: tlsConfig}
+		var refused, lists atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/api/v1/namespaces" && r.Method == http.MethodGet {
+				lists.Add(1)
+				if refused.CompareAndSwap(0, 1) {
+					w.Header().Set("Retry-After", "1")
+					http.Error(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"TooManyRequests","code":429}`, http.StatusTooManyRequests)
+					return
+				}
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+		r, err := e.verify(&rest.Config{Host: srv.URL}, time.Time{})
+		if err != nil {
+			t.Fatalf("verify through a throttling API server: %v", err)
+		}
+		if !r.Converged || lists.Load() != 2 {
+			t.Fatalf("converged %v after %d namespace LISTs; want the 429 retried once", r.Converged, lists.Load())
 		}
 	})
 

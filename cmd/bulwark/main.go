@@ -6,15 +6,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"k8s.io/klog/v2"
 
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/profile"
 )
 
 func main() {
+	// client-go logs transient errors through klog; the command reports errors itself.
+	klog.LogToStderr(false)
+	klog.SetOutput(io.Discard)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := NewRootCmd().ExecuteContext(ctx)
 	stop()

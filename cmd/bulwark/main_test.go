@@ -241,6 +241,16 @@ func TestSigningCommands(t *testing.T) {
 	if _, errOut, code := run(t, "", "pull", ref+":1.1.0", "-o", filepath.Join(dir, "late"), "--verify-key", prefix+".pub"); code != 0 {
 		t.Errorf("pull after bulwark sign: %s", errOut)
 	}
+	if _, errOut, code := run(t, "", "push", "-q", "-f", "../../examples/saas-starter.yaml", "--version", "1.3.0", ref+":1.3.0"); code != 0 {
+		t.Fatal(errOut)
+	}
+	// The signature is checked before any cluster is contacted: this one is unreachable.
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"), 0o600)
+	_, errOut, code = run(t, "", "verify", "--bundle", ref+":1.3.0", "--verify-key", prefix+".pub", "--kubeconfig", kubeconfig)
+	if code != 1 || !strings.Contains(errOut, "signature refused") {
+		t.Errorf("verify --verify-key of an unsigned bundle: exit %d, %s", code, errOut)
+	}
 	t.Setenv("COSIGN_PASSWORD", "wrong")
 	if _, _, code := run(t, "", "push", "-q", "--from", filepath.Join(dir, "ok"), ref+":1.2.0", "--sign-key", prefix+".key"); code != 2 {
 		t.Errorf("push with a wrong key password: exit %d, want 2", code)
