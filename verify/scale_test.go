@@ -34,7 +34,7 @@ func BenchmarkVerify2000Namespaces(b *testing.B) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			name := fmt.Sprintf("team-%04d", i)
-			_, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+			_, err := e.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 				"bulwark.dev/scope": "app", "pod-security.kubernetes.io/enforce": "baseline"}}}, metav1.CreateOptions{})
 			if err != nil {
 				errs <- err
@@ -42,7 +42,7 @@ func BenchmarkVerify2000Namespaces(b *testing.B) {
 			}
 			// What the GeneratingPolicy creates in every selected namespace.
 			for _, pol := range network.PoliciesFor(e.p, name) {
-				if _, err := e.kube.NetworkingV1().NetworkPolicies(name).Create(ctx, pol.Policy, metav1.CreateOptions{}); err != nil {
+				if _, err := e.Kube.NetworkingV1().NetworkPolicies(name).Create(ctx, pol.Policy, metav1.CreateOptions{}); err != nil {
 					errs <- err
 					return
 				}

@@ -18,13 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 
 	"bulwark.dev/bulwark/bundles"
 	"bulwark.dev/bulwark/generators"
@@ -38,12 +33,10 @@ import (
 // env is a real cluster with the payments bundle applied and the statuses the absent
 // controllers (Kyverno, cert-manager, Flux) would write.
 type env struct {
+	*testenv.Client
 	t      testing.TB
 	ctx    context.Context
 	c      *testenv.Cluster
-	kube   kubernetes.Interface
-	dyn    dynamic.Interface
-	mapper *restmapper.DeferredDiscoveryRESTMapper
 	p      *profile.Profile
 	b      *bundles.Bundle
 	digest string
@@ -53,9 +46,7 @@ type env struct {
 func startEnv(t testing.TB, example string) *env {
 	c := testenv.StartCluster(t)
 	testenv.InstallCRDs(t, c.Config)
-	e := &env{t: t, ctx: context.Background(), c: c,
-		kube: kubernetes.NewForConfigOrDie(c.Config), dyn: dynamic.NewForConfigOrDie(c.Config),
-		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(c.Config)))}
+	e := &env{Client: testenv.NewClient(c.Config), t: t, ctx: context.Background(), c: c}
 	cat, err := templates.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +77,7 @@ func newEnv(t testing.TB) *env {
 		"payments": psa("restricted"), "ledger": psa("restricted"), "legacy-batch": psa("baseline"),
 		"istio-system": nil, "cert-manager": nil, "kyverno": nil, "flux-system": nil,
 	} {
-		e.must(e.kube.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}, metav1.CreateOptions{}))
+		e.must(e.Kube.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}, metav1.CreateOptions{}))
 	}
 	e.applyBundle()
 	e.fluxObjects(e.digest)
@@ -119,25 +110,16 @@ func (e *env) must(_ any, err error) {
 
 func (e *env) resource(gvk schema.GroupVersionKind, ns string) dynamic.ResourceInterface {
 	e.t.Helper()
-	m, err := e.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	ri, err := e.Resource(gvk, ns)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if ns != "" {
-		return e.dyn.Resource(m.Resource).Namespace(ns)
-	}
-	return e.dyn.Resource(m.Resource)
+	return ri
 }
 
 func (e *env) apply(obj *unstructured.Unstructured) {
 	e.t.Helper()
-	data, err := obj.MarshalJSON()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	force := true
-	_, err = e.resource(obj.GroupVersionKind(), obj.GetNamespace()).Patch(e.ctx, obj.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "flux", Force: &force})
-	if err != nil {
+	if err := e.Apply(e.ctx, obj, false); err != nil {
 		e.t.Fatalf("applying %s %s: %v", obj.GetKind(), obj.GetName(), err)
 	}
 }
@@ -304,12 +286,12 @@ func TestVerifyAgainstRealCluster(t *testing.T) {
 	t.Run("new namespace in scope without default-deny", func(t *testing.T) {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{
 			"bulwark.dev/scope": "app", "pod-security.kubernetes.io/enforce": "baseline", "istio-injection": "enabled"}}}
-		e.must(e.kube.CoreV1().Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}))
+		e.must(e.Kube.CoreV1().Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}))
 		// Namespaces cannot be deleted without a controller manager: take it out of scope.
 		defer func() {
-			ns, _ := e.kube.CoreV1().Namespaces().Get(e.ctx, "shop", metav1.GetOptions{})
+			ns, _ := e.Kube.CoreV1().Namespaces().Get(e.ctx, "shop", metav1.GetOptions{})
 			delete(ns.Labels, "bulwark.dev/scope")
-			e.must(e.kube.CoreV1().Namespaces().Update(e.ctx, ns, metav1.UpdateOptions{}))
+			e.must(e.Kube.CoreV1().Namespaces().Update(e.ctx, ns, metav1.UpdateOptions{}))
 		}()
 		expectOnly(t, check(t), "coverage NET-01 Namespace /shop", "coverage NET-02 Namespace /shop")
 	})
@@ -493,7 +475,7 @@ func TestVerifyAgainstRealCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.apply(objs[0])
-		e.must(e.kube.RbacV1().ClusterRoleBindings().Create(e.ctx, &rbacv1.ClusterRoleBinding{
+		e.must(e.Kube.RbacV1().ClusterRoleBindings().Create(e.ctx, &rbacv1.ClusterRoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: "release-verify"},
 			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: objs[0].GetName()},
 			Subjects:   []rbacv1.Subject{{Kind: "User", Name: "release-pipeline", APIGroup: "rbac.authorization.k8s.io"}},
