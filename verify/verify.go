@@ -270,6 +270,9 @@ func (v *verifier) run() error {
 	if err := v.gitops(); err != nil {
 		return err
 	}
+	if err := v.auditLogging(); err != nil {
+		return err
+	}
 	v.exceptions()
 	return nil
 }

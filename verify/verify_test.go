@@ -410,6 +410,38 @@ func TestVerifyAgainstRealCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("API server audit logging", func(t *testing.T) {
+		warned := func(r *verify.Report) bool {
+			for _, f := range r.Findings {
+				if f.Status == verify.Warn && len(f.Controls) == 1 && f.Controls[0] == "LOG-01" {
+					return true
+				}
+			}
+			return false
+		}
+		if r := check(t); !warned(r) {
+			t.Error("with no visible API server pod, LOG-01 must be a warning, not a pass")
+		}
+		pod := func(args ...string) *corev1.Pod {
+			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "kube-apiserver-node1", Namespace: "kube-system", Labels: map[string]string{"component": "kube-apiserver"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "kube-apiserver", Image: "registry.k8s.io/kube-apiserver:v1.37.2", Command: append([]string{"kube-apiserver"}, args...)}}}}
+		}
+		e.must(e.Kube.CoreV1().Pods("kube-system").Create(e.ctx, pod("--secure-port=6443"), metav1.CreateOptions{}))
+		expectOnly(t, check(t), "coverage LOG-01 Pod kube-system/kube-apiserver-node1")
+		e.Kube.CoreV1().Pods("kube-system").Delete(e.ctx, "kube-apiserver-node1", metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+		for i := 0; i < 50; i++ {
+			if _, err := e.Kube.CoreV1().Pods("kube-system").Get(e.ctx, "kube-apiserver-node1", metav1.GetOptions{}); err != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		e.must(e.Kube.CoreV1().Pods("kube-system").Create(e.ctx, pod("--audit-policy-file=/etc/audit/policy.yaml", "--audit-log-path=/var/log/audit.log"), metav1.CreateOptions{}))
+		defer e.Kube.CoreV1().Pods("kube-system").Delete(e.ctx, "kube-apiserver-node1", metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+		if r := check(t); !r.Converged || warned(r) {
+			t.Errorf("audited API server: converged %v, warned %v", r.Converged, warned(r))
+		}
+	})
+
 	t.Run("429 with Retry-After is retried", func(t *testing.T) {
 		// A proxy in front of the real API server refuses the first namespace LIST.
 		upstream, err := url.Parse(e.c.URL)
