@@ -34,7 +34,9 @@ func NewCmdGitOps() *cobra.Command {
 	flux := &cobra.Command{
 		Use:   "flux --bundle REF",
 		Short: "Print an OCIRepository and a Kustomization (prune, wait) for the bundle",
-		Args:  exactArgs(0),
+		Example: `  bulwark gitops flux --bundle oci://ghcr.io/acme/policies/payments:1.4.0 | kubectl apply -f -
+  bulwark gitops flux --bundle oci://ghcr.io/acme/policies/payments --semver '>=1.0.0' --verify-key cosign.pub`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Ref == "" {
 				return usageErrorf("a bundle is required: --bundle oci://REG/REPO:TAG")
@@ -67,7 +69,9 @@ func NewCmdGitOps() *cobra.Command {
 	argo := &cobra.Command{
 		Use:   "argocd --bundle REF",
 		Short: "Print an Argo CD Application for the bundle's OCI source",
-		Args:  exactArgs(0),
+		Example: `  bulwark gitops argocd --bundle oci://ghcr.io/acme/policies/payments:1.4.0 | kubectl apply -f -
+  bulwark gitops argocd --bundle oci://ghcr.io/acme/policies/payments --semver '1.x'`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Ref == "" {
 				return usageErrorf("a bundle is required: --bundle oci://REG/REPO:TAG")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"bulwark.dev/bulwark/internal/testenv"
 )
 
@@ -258,4 +260,20 @@ func TestSigningCommands(t *testing.T) {
 	if out, _, _ := run(t, "", "tags", ref); strings.Contains(out, "1.2.0") {
 		t.Error("a push whose signing key could not be read still pushed")
 	}
+}
+
+// TestEveryCommandHasExamples: --help shows examples on every command users run.
+func TestEveryCommandHasExamples(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Name() != "help" && !strings.HasPrefix(c.CommandPath(), "bulwark completion") && c.Example == "" {
+			t.Errorf("%q has no examples in --help", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	root := NewRootCmd()
+	root.InitDefaultCompletionCmd()
+	walk(root)
 }

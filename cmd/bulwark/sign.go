@@ -33,7 +33,8 @@ func loadVerifier(path string) (signature.Verifier, error) {
 
 // NewCmdKeys groups key management.
 func NewCmdKeys() *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Manage signing keys (cosign's format)"}
+	cmd := &cobra.Command{Use: "keys", Short: "Manage signing keys (cosign's format)",
+		Example: `  COSIGN_PASSWORD=... bulwark keys generate --output-key-prefix release`}
 	var prefix string
 	var force bool
 	gen := &cobra.Command{
