@@ -1,40 +1,47 @@
 // Package crds embeds the pinned upstream CustomResourceDefinitions that tests install into
-// a real kube-apiserver: Kyverno's policies.kyverno.io, Istio's PeerAuthentication,
-// cert-manager's issuers and certificates, Flux's OCIRepository and Kustomization, and
-// Argo CD's Application. tools/crds/sync.sh copies them from the upstream
-// modules.
+// a real kube-apiserver: Kyverno's policies.kyverno.io, Istio's security.istio.io,
+// cert-manager's cert-manager.io, Flux's source and kustomize toolkits, and Argo CD's
+// Application. tools/crds/go.mod pins the releases; tools/crds/sync.sh copies the files
+// from the Go module proxy's zips of them (make crds).
 package crds
 
 //go:generate ../../tools/crds/sync.sh
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
-	"sort"
+	"slices"
 )
 
 //go:embed kyverno/*.yaml istio/*.yaml certmanager/*.yaml flux/*.yaml argocd/*.yaml
 var files embed.FS
 
-// Groups are the CRD sets by directory.
+// Groups are the CRD sets, one directory each: kyverno (policies.kyverno.io), istio
+// (security.istio.io), certmanager (cert-manager.io), flux (source.toolkit.fluxcd.io and
+// kustomize.toolkit.fluxcd.io) and argocd (argoproj.io Application).
 var Groups = []string{"kyverno", "istio", "certmanager", "flux", "argocd"}
 
-// Files returns the CRD files of the named groups (all when none is named), sorted.
+// Files returns the CRD files of the named groups (every group when none is named), keyed
+// by "group/file.yaml". An unknown group is an error rather than an empty set, so a typo
+// cannot leave a test running without the kinds it meant to install.
 func Files(groups ...string) (map[string][]byte, error) {
 	if len(groups) == 0 {
 		groups = Groups
 	}
 	out := map[string][]byte{}
 	for _, g := range groups {
+		if !slices.Contains(Groups, g) {
+			return nil, fmt.Errorf("unknown CRD group %q (known: %v)", g, Groups)
+		}
 		names, err := fs.Glob(files, g+"/*.yaml")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("listing CRD group %s: %w", g, err)
 		}
-		sort.Strings(names)
 		for _, n := range names {
 			data, err := files.ReadFile(n)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("reading CRD file %s: %w", n, err)
 			}
 			out[n] = data
 		}
