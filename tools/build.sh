@@ -18,6 +18,17 @@ fi
 
 log() { echo "tools: $*" >&2; }
 mkdir -p "$root"
+# Test packages run in parallel and each may ask for the same cold tool: one builds, the
+# others wait for it instead of building it again and swapping the directory under it.
+if command -v flock >/dev/null; then
+  exec 9>"$root/.$name-$key.lock"
+  flock 9
+  if [ -f "$bin/.complete" ]; then
+    echo "$bin"
+    exit 0
+  fi
+fi
+start=$(date +%s)
 tmp=$(mktemp -d "$root/.$name-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -70,5 +81,5 @@ touch "$tmp/.complete"
 rm -rf "$bin"
 mv "$tmp" "$bin"
 trap - EXIT
-log "built $name into $bin"
+log "built $name into $bin in $(( $(date +%s) - start )) s"
 echo "$bin"
