@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/cel-go/cel"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"bulwark.dev/bulwark/profile"
 )
@@ -107,5 +108,79 @@ func TestCELLiteral(t *testing.T) {
 	// A value that looks like CEL stays a string.
 	if got := eval(t, CELString(`") || true || ("`)+` == "\") || true || (\""`, nil); !got {
 		t.Error("quoted injection attempt did not stay a string")
+	}
+}
+
+func TestSelectorCEL(t *testing.T) {
+	labelled := ns("shop", map[string]any{"tier": "gold", "team": "a"})
+	bare := ns("shop", nil)
+	cases := []struct {
+		name string
+		sel  *metav1.LabelSelector
+		ns   map[string]any
+		want bool
+	}{
+		{"nil selects nothing", nil, labelled, false},
+		{"empty selects everything", &metav1.LabelSelector{}, bare, true},
+		{"matchLabels hit", &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "gold"}}, labelled, true},
+		{"matchLabels other value", &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "silver"}}, labelled, false},
+		{"matchLabels no labels", &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "gold"}}, bare, false},
+		{"In hit", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []string{"silver", "gold"}}}}, labelled, true},
+		{"In miss", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []string{"silver"}}}}, labelled, false},
+		{"NotIn without the label", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"gold"}}}}, bare, true},
+		{"NotIn with the value", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"gold"}}}}, labelled, false},
+		{"DoesNotExist", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpDoesNotExist}}}, bare, true},
+		{"DoesNotExist present", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpDoesNotExist}}}, labelled, false},
+		{"all terms must hold", &metav1.LabelSelector{
+			MatchLabels:      map[string]string{"tier": "gold"},
+			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: metav1.LabelSelectorOpIn, Values: []string{"b"}}},
+		}, labelled, false},
+		{"key needing quotes", &metav1.LabelSelector{MatchLabels: map[string]string{`we"ird`: `v\al`}}, ns("x", map[string]any{`we"ird`: `v\al`}), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := eval(t, SelectorCEL("namespaceObject", tc.sel), tc.ns); got != tc.want {
+				t.Errorf("SelectorCEL = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestInScopeWithoutSelectorOrNames(t *testing.T) {
+	cases := []struct {
+		name string
+		n    profile.Namespaces
+		ns   map[string]any
+		want bool
+	}{
+		{"nothing in scope", profile.Namespaces{}, ns("payments", nil), false},
+		{"names only", profile.Namespaces{Include: []string{"payments"}}, ns("payments", nil), true},
+		{"names only, other", profile.Namespaces{Include: []string{"payments"}}, ns("shop", map[string]any{"a": "b"}), false},
+		{"selector only", profile.Namespaces{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}}, ns("shop", map[string]any{"a": "b"}), true},
+		{"exclude wins over include", profile.Namespaces{Include: []string{"payments"}, Exclude: []string{"payments"}}, ns("payments", nil), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &profile.Profile{Spec: profile.Spec{Namespaces: tc.n}}
+			if got := eval(t, InScopeCEL("namespaceObject", p, false), tc.ns); got != tc.want {
+				t.Errorf("in scope = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestExcludeSelector(t *testing.T) {
+	if sel := ExcludeSelector(&profile.Profile{}); sel != nil {
+		t.Errorf("no exclusions gave selector %v, want none", sel)
+	}
+	p := &profile.Profile{Spec: profile.Spec{Namespaces: profile.Namespaces{Exclude: []string{"kube-system", "kyverno"}}}}
+	sel, err := metav1.LabelSelectorAsSelector(ExcludeSelector(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"kube-system": false, "kyverno": false, "payments": true} {
+		if got := sel.Matches(labels.Set{"kubernetes.io/metadata.name": name}); got != want {
+			t.Errorf("namespace %s matches = %v, want %v", name, got, want)
+		}
 	}
 }
