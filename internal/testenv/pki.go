@@ -44,7 +44,10 @@ func newPKI() (*pki, error) {
 	return &pki{caCert: cert, caKey: key, caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
 }
 
-var serial int64 = 1
+// randomSerial avoids shared state: parallel tests mint client certificates at once.
+func randomSerial() (*big.Int, error) {
+	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+}
 
 // issue signs a certificate: a server certificate for 127.0.0.1 and localhost, or a client
 // certificate whose CN and O are the Kubernetes user and groups.
@@ -53,9 +56,12 @@ func (p *pki) issue(cn string, groups []string, server bool) (certPEM, keyPEM []
 	if err != nil {
 		return nil, nil, err
 	}
-	serial++
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
+		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: cn, Organization: groups},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
