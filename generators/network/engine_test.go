@@ -23,7 +23,7 @@ func TestKyvernoEngineGeneratesTheStaticSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := golden.Examples(t, cat.IDSet())["payments"]
-	gp, _, err := generatingPolicy(p)
+	gp, _, err := generatingPolicy(p, cat)
 	if err != nil || gp == nil {
 		t.Fatalf("no GeneratingPolicy: %v", err)
 	}

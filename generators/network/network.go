@@ -7,9 +7,9 @@ package network
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	kyvernov1 "github.com/kyverno/api/api/policies.kyverno.io/v1"
-	"github.com/kyverno/api/api/policies.kyverno.io/v1alpha1"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -29,11 +29,32 @@ const (
 	AllowMeshName    = "bulwark-allow-mesh"
 )
 
+// nameLabel is set by the API server on every namespace (since Kubernetes 1.22), so it
+// selects a namespace by name without relying on labels users maintain.
 const nameLabel = "kubernetes.io/metadata.name"
+
+// Istio's ports and labels, as its charts install them.
+const (
+	// istiodXDSPort serves sidecars their configuration and workload certificates over
+	// mTLS. istiod's other ports are not for pods: 15017 is the injection and validation
+	// webhook, called by the API server; 15010 is plaintext XDS, off by default; 15014 is
+	// monitoring.
+	istiodXDSPort = 15012
+	// meshGatewayLabel is the label Istio's gateway chart selects gateway pods by; its value
+	// is the gateway's name without the "istio-" prefix.
+	meshGatewayLabel = "istio"
+)
+
+// meshGateways are the gateways in the mesh root namespace whose job is forwarding traffic
+// into workloads: north-south (ingressgateway) and, in multi-cluster meshes, east-west.
+// The egress gateway and istiod (istio=pilot) never open connections to workloads.
+var meshGateways = []string{"eastwestgateway", "ingressgateway"}
 
 // Policy is one per-namespace NetworkPolicy and the control it realises.
 type Policy struct {
-	Policy  *networkingv1.NetworkPolicy
+	// Policy is the typed object; its namespace is the one PoliciesFor was given.
+	Policy *networkingv1.NetworkPolicy
+	// Control is the control id the policy realises.
 	Control string
 }
 
@@ -50,13 +71,21 @@ func byName(ns string) *metav1.LabelSelector {
 	return &metav1.LabelSelector{MatchLabels: map[string]string{nameLabel: ns}}
 }
 
-func port(proto corev1.Protocol, n int) networkingv1.NetworkPolicyPort {
-	p := intstr.FromInt32(int32(n))
+func port(proto corev1.Protocol, n int32) networkingv1.NetworkPolicyPort {
+	p := intstr.FromInt32(n)
 	return networkingv1.NetworkPolicyPort{Protocol: &proto, Port: &p}
 }
 
-// PoliciesFor returns the NetworkPolicies one in-scope namespace needs under the profile.
+// PoliciesFor returns the NetworkPolicies one in-scope namespace needs under the profile,
+// in a fixed order: the default deny first, then its allowances.
+//
+// Allowances exist only beside the deny they relax. A NetworkPolicy that selects every pod
+// and names a policy type isolates those pods for that type by itself, so an "allow DNS"
+// policy without NET-01 would silently impose an egress deny the profile turned off.
 func PoliciesFor(p *profile.Profile, namespace string) []Policy {
+	if !p.ControlEnabled("NET-01") {
+		return nil
+	}
 	s := p.Spec
 	np := func(name string, spec networkingv1.NetworkPolicySpec) *networkingv1.NetworkPolicy {
 		return &networkingv1.NetworkPolicy{
@@ -65,40 +94,60 @@ func PoliciesFor(p *profile.Profile, namespace string) []Policy {
 			Spec:       spec,
 		}
 	}
-	var out []Policy
 	denyIngress, denyEgress := has(s.Network.DefaultDeny, profile.Ingress), has(s.Network.DefaultDeny, profile.Egress)
-	if p.ControlEnabled("NET-01") {
-		var types []networkingv1.PolicyType
-		if denyIngress {
-			types = append(types, networkingv1.PolicyTypeIngress)
-		}
-		if denyEgress {
-			types = append(types, networkingv1.PolicyTypeEgress)
-		}
-		// An empty pod selector with no rules denies every pod all traffic of these types.
-		out = append(out, Policy{np(DefaultDenyName, networkingv1.NetworkPolicySpec{PolicyTypes: types}), "NET-01"})
+	var types []networkingv1.PolicyType
+	if denyIngress {
+		types = append(types, networkingv1.PolicyTypeIngress)
 	}
+	if denyEgress {
+		types = append(types, networkingv1.PolicyTypeEgress)
+	}
+	if len(types) == 0 {
+		// An empty policyTypes would let the API server infer Ingress: never deny what the
+		// profile did not ask for.
+		return nil
+	}
+	// An empty pod selector with no rules denies every pod all traffic of these types.
+	out := []Policy{{np(DefaultDenyName, networkingv1.NetworkPolicySpec{PolicyTypes: types}), "NET-01"}}
+
+	// Without egress denied, DNS is already reachable and an allowance would only isolate.
 	if p.ControlEnabled("NET-02") && denyEgress && (s.Network.AllowDNS == nil || *s.Network.AllowDNS) {
 		out = append(out, Policy{np(AllowDNSName, networkingv1.NetworkPolicySpec{
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
 			Egress: []networkingv1.NetworkPolicyEgressRule{{
+				// Both selectors in one peer: the DNS pods of the DNS namespace, not every pod
+				// there, nor DNS-labelled pods elsewhere.
 				To: []networkingv1.NetworkPolicyPeer{{
 					NamespaceSelector: byName(s.Network.DNSNamespace),
 					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
 				}},
+				// TCP too: responses over 512 bytes, and DNSSEC, fall back to it.
 				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolUDP, 53), port(corev1.ProtocolTCP, 53)},
 			}},
 		}), "NET-02"})
 	}
+
 	mesh := s.Mesh.Provider == profile.MeshIstio
 	if p.ControlEnabled("NET-03") && denyIngress {
 		var from []networkingv1.NetworkPolicyPeer
+		rootListed := false
 		for _, ns := range s.Network.IngressNamespaces {
+			// The whole namespace: an ingress controller's pods carry whatever labels its
+			// chart gives them, and the namespace is the unit the profile declares.
 			from = append(from, networkingv1.NetworkPolicyPeer{NamespaceSelector: byName(ns)})
+			rootListed = rootListed || ns == s.Mesh.RootNamespace
 		}
-		if mesh {
-			// Mesh gateways in the root namespace forward external traffic to workloads.
-			from = append(from, networkingv1.NetworkPolicyPeer{NamespaceSelector: byName(s.Mesh.RootNamespace)})
+		if mesh && !rootListed {
+			// Mesh gateways in the root namespace forward external (and cross-cluster)
+			// traffic to workloads; istiod and everything else there has no business
+			// opening connections into the namespace. Gateways labelled otherwise are
+			// reached by listing the root namespace in spec.network.ingressNamespaces.
+			from = append(from, networkingv1.NetworkPolicyPeer{
+				NamespaceSelector: byName(s.Mesh.RootNamespace),
+				PodSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+					Key: meshGatewayLabel, Operator: metav1.LabelSelectorOpIn, Values: append([]string(nil), meshGateways...),
+				}}},
+			})
 		}
 		if len(from) > 0 {
 			out = append(out, Policy{np(AllowIngressName, networkingv1.NetworkPolicySpec{
@@ -108,8 +157,9 @@ func PoliciesFor(p *profile.Profile, namespace string) []Policy {
 		}
 	}
 	if p.ControlEnabled("NET-03") && mesh && denyEgress {
-		// Sidecars fetch configuration and certificates from istiod (15012) and its
-		// injection webhook is called by the API server, not by pods.
+		// With egress denied, sidecars could not fetch their configuration and workload
+		// certificates from istiod, and STRICT mTLS (TLS-01) would fail closed. One port to
+		// the istiod pods only.
 		out = append(out, Policy{np(AllowMeshName, networkingv1.NetworkPolicySpec{
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
 			Egress: []networkingv1.NetworkPolicyEgressRule{{
@@ -117,7 +167,7 @@ func PoliciesFor(p *profile.Profile, namespace string) []Policy {
 					NamespaceSelector: byName(s.Mesh.RootNamespace),
 					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "istiod"}},
 				}},
-				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, 15012)},
+				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, istiodXDSPort)},
 			}},
 		}), "NET-03"})
 	}
@@ -126,7 +176,7 @@ func PoliciesFor(p *profile.Profile, namespace string) []Policy {
 
 // Generate emits static NetworkPolicies for named namespaces and a GeneratingPolicy for
 // namespaces selected by label.
-func Generate(p *profile.Profile, _ *templates.Catalogue) ([]meta.Object, error) {
+func Generate(p *profile.Profile, cat *templates.Catalogue) ([]meta.Object, error) {
 	var out []meta.Object
 	for _, ns := range p.Spec.Namespaces.Include {
 		for _, pol := range PoliciesFor(p, ns) {
@@ -134,9 +184,9 @@ func Generate(p *profile.Profile, _ *templates.Catalogue) ([]meta.Object, error)
 		}
 	}
 	if p.Spec.Namespaces.Selector != nil {
-		gp, controls, err := generatingPolicy(p)
+		gp, controls, err := generatingPolicy(p, cat)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("NetworkPolicy GeneratingPolicy: %w", err)
 		}
 		if gp != nil {
 			out = append(out, meta.Object{Dir: meta.DirNetwork, Object: gp, Controls: controls})
@@ -147,72 +197,105 @@ func Generate(p *profile.Profile, _ *templates.Catalogue) ([]meta.Object, error)
 
 // generatingPolicy creates the per-namespace set in every selected namespace. The objects
 // are CEL literals built from the same typed NetworkPolicies the static path emits, so both
-// paths produce identical policies.
-func generatingPolicy(p *profile.Profile) (*kyvernov1.GeneratingPolicy, []string, error) {
+// paths produce identical policies. It returns nil when the profile needs no policy.
+func generatingPolicy(p *profile.Profile, cat *templates.Catalogue) (*kyvernov1.GeneratingPolicy, []string, error) {
 	policies := PoliciesFor(p, "")
 	if len(policies) == 0 {
 		return nil, nil, nil
 	}
 	var vars []admissionv1.Variable
 	var refs []string
-	seen := map[string]bool{}
 	var controls []string
-	for i, pol := range policies {
-		lit, err := objectLiteral(pol.Policy)
+	for _, pol := range policies {
+		lit, err := CELObject(generated(p, cat, pol))
 		if err != nil {
 			return nil, nil, fmt.Errorf("NetworkPolicy %s: %w", pol.Policy.Name, err)
 		}
-		name := fmt.Sprintf("policy%d", i)
+		name := varName(pol.Policy.Name)
 		vars = append(vars, admissionv1.Variable{Name: name, Expression: lit})
 		refs = append(refs, "variables."+name)
-		if !seen[pol.Control] {
-			seen[pol.Control] = true
+		if len(controls) == 0 || controls[len(controls)-1] != pol.Control {
 			controls = append(controls, pol.Control)
 		}
 	}
-	expr := "generator.Apply(object.metadata.name, ["
-	for i, r := range refs {
-		if i > 0 {
-			expr += ", "
-		}
-		expr += r
-	}
-	expr += "])"
 	t := true
 	return &kyvernov1.GeneratingPolicy{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "policies.kyverno.io/v1", Kind: "GeneratingPolicy"},
-		ObjectMeta: metav1.ObjectMeta{Name: meta.PolicyName(p, "NET-01")},
+		TypeMeta: metav1.TypeMeta{APIVersion: "policies.kyverno.io/v1", Kind: "GeneratingPolicy"},
+		// Named after the first control it realises: NET-01, which every allowance needs.
+		ObjectMeta: metav1.ObjectMeta{Name: meta.PolicyName(p, controls[0])},
 		Spec: kyvernov1.GeneratingPolicySpec{
+			// UPDATE too: a namespace labelled into scope after creation gets the set then.
 			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{RuleWithOperations: admissionv1.RuleWithOperations{
 				Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update},
 				Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"namespaces"}},
 			}}}},
-			// Named namespaces already get these objects statically from the bundle.
+			// Excluded namespaces never; named namespaces already get these objects
+			// statically from the bundle, and two owners would fight over them.
 			MatchConditions: []admissionv1.MatchCondition{{Name: "in-scope", Expression: meta.InScopeCEL("object", p, true)}},
 			Variables:       vars,
-			Generation:      []v1alpha1.Generation{{Expression: expr}},
-			EvaluationConfiguration: &v1alpha1.GeneratingPolicyEvaluationConfiguration{
-				GenerateExistingConfiguration: &v1alpha1.GenerateExistingConfiguration{Enabled: &t},
-				SynchronizationConfiguration:  &v1alpha1.SynchronizationConfiguration{Enabled: &t},
+			// The trigger is the namespace itself: its name is where the objects go.
+			Generation: []kyvernov1.Generation{{Expression: "generator.Apply(object.metadata.name, [" + strings.Join(refs, ", ") + "])"}},
+			EvaluationConfiguration: &kyvernov1.GeneratingPolicyEvaluationConfiguration{
+				// Namespaces that exist when the bundle lands are covered too, not only
+				// ones created afterwards.
+				GenerateExistingConfiguration: &kyvernov1.GenerateExistingConfiguration{Enabled: &t},
+				// Kyverno restores a generated policy someone edits or deletes, and updates
+				// them all when a new bundle changes the policy.
+				SynchronizationConfiguration: &kyvernov1.SynchronizationConfiguration{Enabled: &t},
 			},
 		},
 	}, controls, nil
 }
 
-// objectLiteral renders a typed object as a CEL map literal, without namespace (the
-// generator sets it) and without server-set or empty fields.
-func objectLiteral(obj *networkingv1.NetworkPolicy) (string, error) {
+// generated is the object the GeneratingPolicy creates for pol: the static object without
+// a namespace, carrying the trace the bundle stamps on static objects (the version label is
+// left out: synchronisation rewrites every generated object when the policy changes, so
+// the policy's own version label dates them).
+func generated(p *profile.Profile, cat *templates.Catalogue, pol Policy) *networkingv1.NetworkPolicy {
+	obj := pol.Policy.DeepCopy()
+	obj.Namespace = ""
+	obj.Labels = map[string]string{meta.LabelManagedBy: meta.ManagedByValue, meta.LabelProfile: p.Metadata.Name}
+	obj.Annotations = map[string]string{meta.AnnotationControls: pol.Control}
+	if cat != nil {
+		if c, ok := cat.Get(pol.Control); ok && len(c.TSC) > 0 {
+			obj.Annotations[meta.AnnotationTSC] = strings.Join(c.TSC, ",")
+		}
+	}
+	return obj
+}
+
+// varName turns a policy name into a CEL identifier: bulwark-allow-dns becomes allowDns.
+func varName(policyName string) string {
+	parts := strings.Split(strings.TrimPrefix(policyName, "bulwark-"), "-")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// CELObject renders a typed API object as a CEL map literal through its JSON form, the
+// form the API server stores: empty and server-set fields (status, a null
+// creationTimestamp) are left out, and keys are sorted so the literal is deterministic.
+func CELObject(obj any) (string, error) {
 	raw, err := json.Marshal(obj)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("encoding %T: %w", obj, err)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return "", err
+		return "", fmt.Errorf("decoding %T: %w", obj, err)
 	}
-	md, _ := m["metadata"].(map[string]any)
-	delete(md, "namespace")
-	delete(md, "creationTimestamp")
-	md["labels"] = map[string]any{meta.LabelManagedBy: meta.ManagedByValue}
-	return meta.CELLiteral(m)
+	delete(m, "status")
+	if md, ok := m["metadata"].(map[string]any); ok {
+		if ts, set := md["creationTimestamp"]; set && ts == nil {
+			delete(md, "creationTimestamp")
+		}
+	}
+	lit, err := meta.CELLiteral(m)
+	if err != nil {
+		return "", fmt.Errorf("rendering %T as CEL: %w", obj, err)
+	}
+	return lit, nil
 }
