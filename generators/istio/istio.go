@@ -1,9 +1,15 @@
 // Package istio realises TLS-01's mesh-wide STRICT mTLS as an Istio PeerAuthentication.
 // The ValidatingPolicy that rejects weaker PeerAuthentications comes from the catalogue rule
 // through the Kyverno generator.
+//
+// Only the mesh-wide object is emitted: a STRICT default in the root namespace already
+// covers every namespace, and per-namespace copies would be more objects for the same
+// guarantee. Namespaces that try to weaken it are TLS-01's ValidatingPolicy's business.
 package istio
 
 import (
+	"fmt"
+
 	securityv1beta1 "istio.io/api/security/v1beta1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,16 +19,33 @@ import (
 	"bulwark.dev/bulwark/templates"
 )
 
+// MeshWideName is the name Istio gives mesh-wide meaning to, in the root namespace.
+const MeshWideName = "default"
+
 // Generate emits the mesh-wide PeerAuthentication when the profile runs Istio.
+//
+// The object is a pointer to the client-go type throughout: its spec embeds protobuf
+// state that must not be copied, and only through a pointer does encoding/json reach the
+// spec's own JSON marshaller, which writes the mode by name (STRICT), not number.
 func Generate(p *profile.Profile, _ *templates.Catalogue) ([]meta.Object, error) {
-	if p.Spec.Mesh.Provider != profile.MeshIstio || !p.ControlEnabled("TLS-01") {
+	m := p.Spec.Mesh
+	if m.Provider != profile.MeshIstio || !p.ControlEnabled("TLS-01") {
 		return nil, nil
 	}
-	// A PeerAuthentication named "default" in the root namespace is mesh-wide.
+	// The loader admits only STRICT; a profile built another way must not get a weaker
+	// mode silently upgraded, or a stronger claim than it made.
+	if m.MTLS != "" && m.MTLS != profile.MTLSStrict {
+		return nil, fmt.Errorf("spec.mesh.mtls %q: TLS-01 realises only STRICT mTLS", m.MTLS)
+	}
+	if m.RootNamespace == "" {
+		return nil, fmt.Errorf("spec.mesh.rootNamespace is empty: the mesh-wide PeerAuthentication has nowhere to go (load the profile to default it)")
+	}
 	pa := &securityv1.PeerAuthentication{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "security.istio.io/v1", Kind: "PeerAuthentication"},
-		ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: p.Spec.Mesh.RootNamespace},
+		ObjectMeta: metav1.ObjectMeta{Name: MeshWideName, Namespace: m.RootNamespace},
 	}
+	// No selector: a selector would narrow it to some workloads and it would stop being
+	// the mesh-wide policy.
 	pa.Spec.Mtls = &securityv1beta1.PeerAuthentication_MutualTLS{Mode: securityv1beta1.PeerAuthentication_MutualTLS_STRICT}
 	return []meta.Object{{Dir: meta.DirMesh, Object: pa, Controls: []string{"TLS-01"}}}, nil
 }
