@@ -1,7 +1,8 @@
 // Package kyverno realises catalogue controls as Kyverno CEL policies (policies.kyverno.io/v1):
 // a ValidatingPolicy per rule-bearing control, MutatingPolicies that label in-scope namespaces
 // for Pod Security Admission and mesh enrolment, an ImageValidatingPolicy for signatures, and
-// a PolicyException per profile exception.
+// a PolicyException per profile exception, and the RBAC Kyverno's background controller
+// needs to label namespaces that already exist.
 package kyverno
 
 import (
@@ -14,6 +15,7 @@ import (
 	"github.com/kyverno/api/api/policies.kyverno.io/v1alpha1"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	admissionv1alpha1 "k8s.io/api/admissionregistration/v1alpha1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"bulwark.dev/bulwark/generators/meta"
@@ -24,23 +26,36 @@ import (
 // APIVersion of every object this package emits.
 const APIVersion = "policies.kyverno.io/v1"
 
-// ExceptionNamespace is where PolicyExceptions live: Kyverno's own namespace, which only
-// the platform team can write to.
+// ExceptionNamespace is where PolicyExceptions live: the namespace Kyverno is installed in
+// by default. Kyverno reads CEL PolicyExceptions from the namespace named by its
+// --exceptionNamespace flag, or from every namespace when the flag is unset (the Helm
+// chart's default, features.policyExceptions.namespace: ""); clusters that restrict it
+// name Kyverno's own namespace, which only the platform team can write to, so exceptions
+// here are honoured in both set-ups.
 const ExceptionNamespace = "kyverno"
+
+// podControllers are the workload kinds a Pod rule is extended to. ReplicaSets are left
+// out: Deployments own them, and a bare ReplicaSet's Pods are still checked on admission.
+var podControllers = []string{"cronjobs", "daemonsets", "deployments", "jobs", "statefulsets"}
+
+// backgroundControllerAggregation is the label that adds a ClusterRole's rules to Kyverno's
+// background controller, which performs mutateExisting.
+const backgroundControllerAggregation = "rbac.kyverno.io/aggregate-to-background-controller"
 
 // Generate emits the Kyverno policies for every enabled control the profile can realise.
 func Generate(p *profile.Profile, cat *templates.Catalogue) ([]meta.Object, error) {
 	var out []meta.Object
 	policyKinds := map[string]string{} // control id -> kind of its policy, for exceptions
+	var labellers []string             // controls whose MutatingPolicies label namespaces
 	for i := range cat.Controls {
 		c := &cat.Controls[i]
 		if !p.ControlEnabled(c.ID) || !applicable(p, c) {
 			continue
 		}
-		if c.Rule != nil {
+		if c.Rule != nil && c.Realises("kyverno") {
 			vp, err := validatingPolicy(p, c)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", c.ID, err)
+				return nil, fmt.Errorf("control %s: %w", c.ID, err)
 			}
 			out = append(out, meta.Object{Dir: meta.DirKyverno, Object: vp, Controls: []string{c.ID}})
 			policyKinds[c.ID] = "ValidatingPolicy"
@@ -48,12 +63,17 @@ func Generate(p *profile.Profile, cat *templates.Catalogue) ([]meta.Object, erro
 		switch c.ID {
 		case "POD-00":
 			out = append(out, meta.Object{Dir: meta.DirKyverno, Object: psaLabels(p, c.ID), Controls: []string{c.ID}})
+			labellers = append(labellers, c.ID)
 		case "TLS-02":
 			out = append(out, meta.Object{Dir: meta.DirKyverno, Object: meshEnrolment(p), Controls: []string{c.ID}})
+			labellers = append(labellers, c.ID)
 		case "SUP-04":
 			out = append(out, meta.Object{Dir: meta.DirKyverno, Object: imageSignatures(p, c.ID), Controls: []string{c.ID}})
 			policyKinds[c.ID] = "ImageValidatingPolicy"
 		}
+	}
+	if len(labellers) > 0 {
+		out = append(out, meta.Object{Dir: meta.DirKyverno, Object: namespaceLabellerRole(p), Controls: labellers})
 	}
 	for _, e := range p.Spec.Exceptions {
 		if pe := exception(p, e, policyKinds); pe != nil {
@@ -80,7 +100,8 @@ func applicable(p *profile.Profile, c *templates.Control) bool {
 	case "SUP-04":
 		return len(p.Spec.Images.SignatureKeys) > 0
 	}
-	return c.Rule != nil || c.Realises("kyverno") || c.Realises("psa")
+	// POD-00's namespace labels are realised as a MutatingPolicy (the psa realisation).
+	return c.Realises("kyverno") || c.Realises("psa")
 }
 
 func actions(p *profile.Profile, id string) []admissionv1.ValidationAction {
@@ -98,28 +119,36 @@ func typeMeta(kind string) metav1.TypeMeta {
 
 // paramValue resolves a parameter: the profile's setting, else the profile field the
 // catalogue names, else the catalogue default.
-func paramValue(p *profile.Profile, c *templates.Control, prm templates.Param) any {
+func paramValue(p *profile.Profile, c *templates.Control, prm templates.Param) (any, error) {
 	if v, ok := p.Param(c.ID, prm.Name); ok {
-		return v
+		return v, nil
 	}
 	switch prm.From {
+	case "":
+		return prm.Default, nil
 	case "spec.images.allowedRegistries":
-		return p.Spec.Images.AllowedRegistries
+		return p.Spec.Images.AllowedRegistries, nil
 	case "spec.tls.issuers":
 		names := make([]string, 0, len(p.Spec.TLS.Issuers))
 		for _, is := range p.Spec.TLS.Issuers {
 			names = append(names, is.Name)
 		}
-		return names
+		return names, nil
 	}
-	return prm.Default
+	// A catalogue naming a field this generator cannot read would otherwise fall back to
+	// the default silently, and the policy would enforce something the profile never said.
+	return nil, fmt.Errorf("parameter %s: unknown profile field %q", prm.Name, prm.From)
 }
 
 func validatingPolicy(p *profile.Profile, c *templates.Control) (*kyvernov1.ValidatingPolicy, error) {
 	r := c.Rule
 	var vars []admissionv1.Variable
 	for _, prm := range c.Params {
-		lit, err := templates.CELParam(prm, paramValue(p, c, prm))
+		v, err := paramValue(p, c, prm)
+		if err != nil {
+			return nil, err
+		}
+		lit, err := templates.CELParam(prm, v)
 		if err != nil {
 			return nil, fmt.Errorf("parameter %s: %w", prm.Name, err)
 		}
@@ -142,11 +171,14 @@ func validatingPolicy(p *profile.Profile, c *templates.Control) (*kyvernov1.Vali
 	for _, v := range r.Validations {
 		validations = append(validations, admissionv1.Validation{Expression: v.Expression, Message: v.Message, MessageExpression: v.MessageExpression})
 	}
+	match := &admissionv1.MatchResources{ResourceRules: resourceRules(r.Resources)}
+	if !c.ClusterScoped() {
+		// Excluded namespaces never reach the policy; cluster-scoped controls (RBAC, the
+		// policy plane) hold everywhere, including where the exceptions live.
+		match.NamespaceSelector = meta.ExcludeSelector(p)
+	}
 	spec := kyvernov1.ValidatingPolicySpec{
-		MatchConstraints: &admissionv1.MatchResources{
-			NamespaceSelector: meta.ExcludeSelector(p),
-			ResourceRules:     resourceRules(r.Resources),
-		},
+		MatchConstraints: match,
 		MatchConditions:  conds,
 		Variables:        vars,
 		Validations:      validations,
@@ -158,10 +190,12 @@ func validatingPolicy(p *profile.Profile, c *templates.Control) (*kyvernov1.Vali
 	}
 	if r.Autogen {
 		spec.AutogenConfiguration = &v1alpha1.ValidatingPolicyAutogenConfiguration{
-			PodControllers: &v1alpha1.PodControllersGenerationConfiguration{
-				Controllers: []string{"cronjobs", "daemonsets", "deployments", "jobs", "statefulsets"},
-			},
+			PodControllers: &v1alpha1.PodControllersGenerationConfiguration{Controllers: append([]string(nil), podControllers...)},
 		}
+	} else if podsOnly(r.Resources) {
+		// Kyverno extends a Pods-only policy to every Pod controller unless it lists no
+		// controllers, and the typed API drops an empty list when serialised.
+		return nil, fmt.Errorf("rule matches only Pods but has autogen off, which Kyverno would not honour")
 	}
 	return &kyvernov1.ValidatingPolicy{
 		TypeMeta:   typeMeta("ValidatingPolicy"),
@@ -190,6 +224,17 @@ func resourceRules(rules []templates.ResourceRule) []admissionv1.NamedRuleWithOp
 		}})
 	}
 	return out
+}
+
+// podsOnly mirrors Kyverno's test for extending a policy to Pod controllers: exactly one
+// rule, for core v1 pods.
+func podsOnly(rules []templates.ResourceRule) bool {
+	if len(rules) != 1 {
+		return false
+	}
+	r := rules[0]
+	return len(r.APIGroups) == 1 && r.APIGroups[0] == "" && len(r.APIVersions) == 1 && r.APIVersions[0] == "v1" &&
+		len(r.Resources) == 1 && r.Resources[0] == "pods"
 }
 
 var namespaceRule = []admissionv1.NamedRuleWithOperations{{RuleWithOperations: admissionv1.RuleWithOperations{
@@ -232,6 +277,25 @@ func meshEnrolment(p *profile.Profile) *kyvernov1.MutatingPolicy {
 	return namespaceLabeller(meta.PolicyName(p, "TLS-02")+"-enrol", p, `{"istio-injection": "enabled"}`, nil)
 }
 
+// namespaceLabellerRole lets Kyverno's background controller write namespaces, which its
+// default role (Helm chart v1.19) only reads: without it mutateExisting cannot label the
+// namespaces that existed before the policies. The chart's background-controller
+// ClusterRole aggregates every ClusterRole carrying backgroundControllerAggregation.
+func namespaceLabellerRole(p *profile.Profile) *rbacv1.ClusterRole {
+	return &rbacv1.ClusterRole{
+		TypeMeta: metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRole"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:   p.Metadata.Name + "-kyverno-namespace-labeller",
+			Labels: map[string]string{backgroundControllerAggregation: "true"},
+		},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{""},
+			Resources: []string{"namespaces"},
+			Verbs:     []string{"patch", "update"},
+		}},
+	}
+}
+
 // imageSignatures requires every image from the allowed registries to be signed with one
 // of the profile's cosign keys.
 func imageSignatures(p *profile.Profile, id string) *kyvernov1.ImageValidatingPolicy {
@@ -263,11 +327,13 @@ func imageSignatures(p *profile.Profile, id string) *kyvernov1.ImageValidatingPo
 			ValidationAction:     actions(p, id),
 			MatchImageReferences: refs,
 			Attestors:            attestors,
-			// The CRD requires both, even when no attestation is checked.
+			// The Go types serialise both without omitempty; null would fail the CRD schema.
 			FailurePolicy: ptr(admissionv1.Fail),
 			Attestations:  []v1alpha1.Attestation{},
 			Validations: []admissionv1.Validation{{
-				Expression: fmt.Sprintf("images.containers.map(image, verifyImageSignatures(image, [%s])).all(e, e > 0)", strings.Join(names, ", ")),
+				// images maps each extractor (containers, initContainers, ephemeralContainers)
+				// to the images matchImageReferences selected: every one must be signed.
+				Expression: fmt.Sprintf("images.all(kind, images[kind].all(image, verifyImageSignatures(image, [%s]) > 0))", strings.Join(names, ", ")),
 				Message:    "SUP-04: images must be signed with one of the profile's keys",
 			}},
 		},
@@ -289,22 +355,26 @@ func exception(p *profile.Profile, e profile.Exception, kinds map[string]string)
 		return nil // every waived control is disabled or not generated: nothing to except
 	}
 	end := metav1.NewTime(e.Expires.Time.AddDate(0, 0, 1).UTC().Truncate(24 * time.Hour))
+	annotations := map[string]string{
+		meta.AnnotationReason:  e.Reason,
+		meta.AnnotationExpires: e.Expires.String(),
+	}
+	if e.Ticket != "" {
+		annotations[meta.AnnotationTicket] = e.Ticket
+	}
 	return &kyvernov1.PolicyException{
 		TypeMeta: typeMeta("PolicyException"),
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      p.Metadata.Name + "-" + e.Name,
-			Namespace: ExceptionNamespace,
-			Annotations: map[string]string{
-				meta.AnnotationReason:  e.Reason,
-				meta.AnnotationTicket:  e.Ticket,
-				meta.AnnotationExpires: e.Expires.String(),
-			},
+			Name:        p.Metadata.Name + "-" + e.Name,
+			Namespace:   ExceptionNamespace,
+			Annotations: annotations,
 		},
 		Spec: kyvernov1.PolicyExceptionSpec{
 			PolicyRefs: refs,
 			MatchConditions: []admissionv1.MatchCondition{{
-				Name:       "excepted-namespaces",
-				Expression: fmt.Sprintf("has(object.metadata.namespace) && object.metadata.namespace in %s", meta.CELList(e.Namespaces)),
+				Name: "excepted-namespaces",
+				// object is null on DELETE, oldObject on CREATE.
+				Expression: fmt.Sprintf("(object != null ? object : oldObject).metadata.?namespace.orValue(\"\") in %s", meta.CELList(e.Namespaces)),
 			}},
 			ExpiresAt: &end,
 		},

@@ -1,0 +1,349 @@
+package kyverno
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	kyvernov1 "github.com/kyverno/api/api/policies.kyverno.io/v1"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"bulwark.dev/bulwark/generators/internal/golden"
+	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/profile"
+	"bulwark.dev/bulwark/templates"
+)
+
+// payments loads the catalogue and a fresh copy of the payments example, for tests that
+// change it.
+func payments(t *testing.T) (*profile.Profile, *templates.Catalogue) {
+	t.Helper()
+	cat, err := templates.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return golden.Examples(t, cat.IDSet())["payments"], cat
+}
+
+func generate(t *testing.T, p *profile.Profile, cat *templates.Catalogue) map[string]meta.Object {
+	t.Helper()
+	objs, err := Generate(p, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]meta.Object{}
+	for _, o := range objs {
+		key := o.Object.GetObjectKind().GroupVersionKind().Kind + "/" + o.Object.GetName()
+		if _, dup := byKey[key]; dup {
+			t.Fatalf("%s generated twice", key)
+		}
+		byKey[key] = o
+	}
+	return byKey
+}
+
+func TestGenerateSkipsWhatTheProfileGivesNothingToActOn(t *testing.T) {
+	cases := []struct {
+		name    string
+		change  func(p *profile.Profile)
+		absent  []string
+		present []string
+	}{
+		{"as written", func(*profile.Profile) {}, nil, []string{
+			"ValidatingPolicy/payments-soc2-tls-01", "ValidatingPolicy/payments-soc2-tls-02", "MutatingPolicy/payments-soc2-tls-02-enrol",
+			"ValidatingPolicy/payments-soc2-tls-03", "ValidatingPolicy/payments-soc2-tls-04", "ImageValidatingPolicy/payments-soc2-sup-04",
+			"ValidatingPolicy/payments-soc2-sup-01", "ValidatingPolicy/payments-soc2-sup-03", "ValidatingPolicy/payments-soc2-avl-03",
+			"MutatingPolicy/payments-soc2-pod-00", "ClusterRole/payments-soc2-kyverno-namespace-labeller",
+		}},
+		{"no mesh", func(p *profile.Profile) { p.Spec.Mesh.Provider = profile.MeshNone },
+			[]string{"ValidatingPolicy/payments-soc2-tls-01", "ValidatingPolicy/payments-soc2-tls-02", "MutatingPolicy/payments-soc2-tls-02-enrol"},
+			[]string{"MutatingPolicy/payments-soc2-pod-00", "ClusterRole/payments-soc2-kyverno-namespace-labeller"}},
+		{"ingress TLS not required", func(p *profile.Profile) { f := false; p.Spec.TLS.RequireIngressTLS = &f },
+			[]string{"ValidatingPolicy/payments-soc2-tls-03"}, []string{"ValidatingPolicy/payments-soc2-tls-05"}},
+		{"no issuers", func(p *profile.Profile) { p.Spec.TLS.Issuers = nil },
+			[]string{"ValidatingPolicy/payments-soc2-tls-04"}, []string{"ValidatingPolicy/payments-soc2-tls-05"}},
+		{"no signature keys", func(p *profile.Profile) { p.Spec.Images.SignatureKeys = nil },
+			[]string{"ImageValidatingPolicy/payments-soc2-sup-04"}, []string{"ValidatingPolicy/payments-soc2-sup-01"}},
+		{"no registry allowlist", func(p *profile.Profile) { p.Spec.Images.AllowedRegistries = nil },
+			[]string{"ValidatingPolicy/payments-soc2-sup-01"}, []string{"ValidatingPolicy/payments-soc2-sup-02"}},
+		{"no sensitive tier", func(p *profile.Profile) { p.Spec.Namespaces.Sensitive = nil; p.Spec.Namespaces.SensitiveInclude = nil },
+			[]string{"ValidatingPolicy/payments-soc2-sup-03", "ValidatingPolicy/payments-soc2-avl-03"}, []string{"ValidatingPolicy/payments-soc2-sup-02"}},
+		{"POD-00 and TLS-02 disabled", func(p *profile.Profile) { p.Spec.Controls.Disable = []string{"POD-00", "TLS-02"} },
+			[]string{"MutatingPolicy/payments-soc2-pod-00", "MutatingPolicy/payments-soc2-tls-02-enrol", "ValidatingPolicy/payments-soc2-tls-02", "ClusterRole/payments-soc2-kyverno-namespace-labeller"},
+			[]string{"ValidatingPolicy/payments-soc2-pod-01"}},
+		{"POD-10 disabled", func(p *profile.Profile) { p.Spec.Controls.Disable = []string{"POD-10"} },
+			[]string{"ValidatingPolicy/payments-soc2-pod-10"}, []string{"ValidatingPolicy/payments-soc2-pod-16", "PolicyException/payments-soc2-sec-142"}},
+		{"every control an exception waives disabled", func(p *profile.Profile) { p.Spec.Controls.Disable = []string{"POD-10", "POD-16"} },
+			[]string{"PolicyException/payments-soc2-sec-142"}, []string{"PolicyException/payments-soc2-sec-177"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, cat := payments(t)
+			tc.change(p)
+			got := generate(t, p, cat)
+			for _, k := range tc.absent {
+				if _, ok := got[k]; ok {
+					t.Errorf("%s generated, want it skipped", k)
+				}
+			}
+			for _, k := range tc.present {
+				if _, ok := got[k]; !ok {
+					t.Errorf("%s missing", k)
+				}
+			}
+		})
+	}
+}
+
+// TestOnlyKyvernoRealisationsBecomePolicies checks that verify-only and network-only
+// controls yield no Kyverno object, and every rule-bearing Kyverno control yields one.
+func TestOnlyKyvernoRealisationsBecomePolicies(t *testing.T) {
+	p, cat := payments(t)
+	got := generate(t, p, cat)
+	for _, c := range cat.Controls {
+		_, has := got["ValidatingPolicy/"+meta.PolicyName(p, c.ID)]
+		want := c.Rule != nil && c.Realises("kyverno") && p.ControlEnabled(c.ID)
+		if c.ID == "TLS-01" || c.ID == "TLS-02" || c.SensitiveOnly() || strings.HasPrefix(c.ID, "SUP") || strings.HasPrefix(c.ID, "TLS") {
+			continue // conditional on profile fields; covered above
+		}
+		if has != want {
+			t.Errorf("%s: ValidatingPolicy generated = %v, want %v (realised by %v)", c.ID, has, want, c.RealisedBy)
+		}
+	}
+	for _, id := range []string{"NET-01", "LOG-01", "LOG-02"} {
+		for k, o := range got {
+			if slices.Contains(o.Controls, id) {
+				t.Errorf("%s realises %s, which Kyverno does not", k, id)
+			}
+		}
+	}
+}
+
+func variable(vp *kyvernov1.ValidatingPolicy, name string) string {
+	for _, v := range vp.Spec.Variables {
+		if v.Name == name {
+			return v.Expression
+		}
+	}
+	return "<unset>"
+}
+
+func TestParamsResolveProfileThenFieldThenDefault(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(p *profile.Profile)
+		policy string
+		param  string
+		want   string
+	}{
+		{"catalogue default", func(p *profile.Profile) { delete(p.Spec.Controls.Params, "TLS-05") }, "payments-soc2-tls-05", "maxDuration", `"2160h"`},
+		{"profile param", func(p *profile.Profile) {
+			p.Spec.Controls.Params["TLS-05"] = map[string]any{"maxDuration": "720h"}
+		}, "payments-soc2-tls-05", "maxDuration", `"720h"`},
+		{"from a profile field", func(*profile.Profile) {}, "payments-soc2-sup-01", "allowedRegistries", `["ghcr.io/acme/", "registry.acme.example/payments/"]`},
+		{"issuer names", func(*profile.Profile) {}, "payments-soc2-tls-04", "approvedIssuers", `["letsencrypt", "internal-ca", "bootstrap"]`},
+		{"profile param beats the field", func(p *profile.Profile) {
+			p.Spec.Controls.Params["SUP-01"] = map[string]any{"allowedRegistries": []any{`quay.io/"odd"/`}}
+		}, "payments-soc2-sup-01", "allowedRegistries", `["quay.io/\"odd\"/"]`},
+		{"string list default", func(*profile.Profile) {}, "payments-soc2-chg-02", "allowedIdentities",
+			`["system:serviceaccount:flux-system:kustomize-controller", "system:serviceaccount:argocd:argocd-application-controller"]`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, cat := payments(t)
+			tc.change(p)
+			o, ok := generate(t, p, cat)["ValidatingPolicy/"+tc.policy]
+			if !ok {
+				t.Fatalf("%s not generated", tc.policy)
+			}
+			if got := variable(o.Object.(*kyvernov1.ValidatingPolicy), tc.param); got != tc.want {
+				t.Errorf("variables.%s = %s, want %s", tc.param, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBadParamsAndRulesAreErrors(t *testing.T) {
+	pods := []templates.ResourceRule{{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}
+	rule := func(r []templates.ResourceRule, autogen bool) *templates.Rule {
+		return &templates.Rule{Resources: r, Autogen: autogen, Validations: []templates.Validation{{Expression: "true", Message: "X-01"}}}
+	}
+	kyverno := []templates.Realisation{{Generator: "kyverno", Kinds: []string{"ValidatingPolicy"}}}
+	cases := []struct {
+		name    string
+		control templates.Control
+		param   any
+		wantErr string
+	}{
+		{"unknown profile field", templates.Control{ID: "X-01", RealisedBy: kyverno, Rule: rule(pods, true),
+			Params: []templates.Param{{Name: "p", Type: "stringList", From: "spec.nowhere"}}}, nil, "unknown profile field"},
+		{"wrong param type", templates.Control{ID: "X-01", RealisedBy: kyverno, Rule: rule(pods, true),
+			Params: []templates.Param{{Name: "p", Type: "duration", Default: "1h"}}}, "forever", "parameter p"},
+		{"pods rule without autogen", templates.Control{ID: "X-01", RealisedBy: kyverno, Rule: rule(pods, false)}, nil, "autogen off"},
+		{"fine", templates.Control{ID: "X-01", RealisedBy: kyverno, Rule: rule(pods, true),
+			Params: []templates.Param{{Name: "p", Type: "duration", Default: "1h"}}}, "2h", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := payments(t)
+			if tc.param != nil {
+				p.Spec.Controls.Params["X-01"] = map[string]any{"p": tc.param}
+			}
+			_, err := Generate(p, &templates.Catalogue{Controls: []templates.Control{tc.control}})
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "X-01")):
+				t.Errorf("error = %v, want one naming X-01 and containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestActionsFollowEnforcement(t *testing.T) {
+	p, cat := payments(t)
+	p.Spec.Enforcement = profile.Audit
+	p.Spec.Controls.Enforcement = map[string]profile.Enforcement{"POD-03": profile.Enforce}
+	got := generate(t, p, cat)
+	for k, o := range got {
+		var actions []admissionv1.ValidationAction
+		switch x := o.Object.(type) {
+		case *kyvernov1.ValidatingPolicy:
+			actions = x.Spec.ValidationAction
+		case *kyvernov1.ImageValidatingPolicy:
+			actions = x.Spec.ValidationAction
+		default:
+			continue
+		}
+		want := admissionv1.Audit
+		if o.Controls[0] == "POD-03" {
+			want = admissionv1.Deny
+		}
+		if len(actions) != 1 || actions[0] != want {
+			t.Errorf("%s: validationActions %v, want [%s]", k, actions, want)
+		}
+	}
+}
+
+// TestScopeConditions checks the shape that the engine tests exercise: namespaced controls
+// keep excluded namespaces out with a selector and check scope in CEL, sensitive ones also
+// check the tier, and cluster-scoped ones carry no namespace condition at all.
+func TestScopeConditions(t *testing.T) {
+	p, cat := payments(t)
+	got := generate(t, p, cat)
+	checked := 0
+	for _, c := range cat.Controls {
+		o, ok := got["ValidatingPolicy/"+meta.PolicyName(p, c.ID)]
+		if !ok {
+			continue
+		}
+		checked++
+		spec := o.Object.(*kyvernov1.ValidatingPolicy).Spec
+		var names []string
+		for _, m := range spec.MatchConditions {
+			names = append(names, m.Name)
+		}
+		hasSelector := spec.MatchConstraints.NamespaceSelector != nil
+		switch {
+		case c.ClusterScoped():
+			if hasSelector || slices.Contains(names, "in-scope") || slices.Contains(names, "sensitive-tier") {
+				t.Errorf("%s is cluster-scoped but has namespace conditions %v (selector %v)", c.ID, names, hasSelector)
+			}
+		default:
+			if !hasSelector || !slices.Contains(names, "in-scope") {
+				t.Errorf("%s lacks its scope: conditions %v, selector %v", c.ID, names, hasSelector)
+			}
+			if has := slices.Contains(names, "sensitive-tier"); has != c.SensitiveOnly() {
+				t.Errorf("%s: sensitive-tier condition present = %v, tier %q", c.ID, has, c.Tier)
+			}
+		}
+		if (spec.AutogenConfiguration != nil) != c.Rule.Autogen {
+			t.Errorf("%s: autogen configured = %v, rule.autogen %v", c.ID, spec.AutogenConfiguration != nil, c.Rule.Autogen)
+		}
+		if spec.EvaluationConfiguration == nil || spec.EvaluationConfiguration.Background == nil || !*spec.EvaluationConfiguration.Background.Enabled {
+			t.Errorf("%s: background scanning is off", c.ID)
+		}
+		for _, v := range spec.Validations {
+			if !strings.Contains(v.Message+v.MessageExpression, c.ID) {
+				t.Errorf("%s: message %q does not name the control", c.ID, v.Message+v.MessageExpression)
+			}
+		}
+	}
+	if checked < 30 {
+		t.Fatalf("only %d ValidatingPolicies", checked)
+	}
+}
+
+func TestEveryObjectIsTypedAndTraced(t *testing.T) {
+	cat, err := templates.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range golden.Examples(t, cat.IDSet()) {
+		objs, err := Generate(p, cat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			gvk := o.Object.GetObjectKind().GroupVersionKind()
+			if gvk.Kind == "" || gvk.Version == "" || len(o.Controls) == 0 || o.Dir != meta.DirKyverno {
+				t.Errorf("%s: %s %s has kind %q version %q controls %v dir %q", name, gvk.Kind, o.Object.GetName(), gvk.Kind, gvk.Version, o.Controls, o.Dir)
+			}
+			if gvk.Group != "policies.kyverno.io" && gvk.Group != rbacv1.GroupName {
+				t.Errorf("%s: unexpected group %s", name, gvk.Group)
+			}
+			for k := range o.Object.GetLabels() {
+				if k == meta.LabelManagedBy || k == meta.LabelProfile || k == meta.LabelVersion {
+					t.Errorf("%s: %s sets %s, which the root generator owns", name, o.Object.GetName(), k)
+				}
+			}
+		}
+	}
+}
+
+func TestExceptions(t *testing.T) {
+	p, cat := payments(t)
+	got := generate(t, p, cat)
+	o, ok := got["PolicyException/payments-soc2-sec-142"]
+	if !ok {
+		t.Fatal("exception SEC-142 not generated")
+	}
+	pe := o.Object.(*kyvernov1.PolicyException)
+	if pe.Namespace != ExceptionNamespace {
+		t.Errorf("namespace %q, want %q", pe.Namespace, ExceptionNamespace)
+	}
+	var refs []string
+	for _, r := range pe.Spec.PolicyRefs {
+		refs = append(refs, r.Kind+"/"+r.Name)
+		if _, ok := got[r.Kind+"/"+r.Name]; !ok {
+			t.Errorf("exception refers to %s/%s, which is not generated", r.Kind, r.Name)
+		}
+	}
+	if want := []string{"ValidatingPolicy/payments-soc2-pod-10", "ValidatingPolicy/payments-soc2-pod-16"}; !slices.Equal(refs, want) {
+		t.Errorf("policyRefs %v, want %v", refs, want)
+	}
+	want := map[string]string{meta.AnnotationReason: p.Spec.Exceptions[0].Reason, meta.AnnotationTicket: "SEC-142", meta.AnnotationExpires: "2027-09-30"}
+	for k, v := range want {
+		if pe.Annotations[k] != v {
+			t.Errorf("annotation %s = %q, want %q", k, pe.Annotations[k], v)
+		}
+	}
+	// Kyverno stops honouring it when the expiry day is over, not at its start.
+	if pe.Spec.ExpiresAt == nil || pe.Spec.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z") != "2027-10-01T00:00:00Z" {
+		t.Errorf("expiresAt %v, want 2027-10-01T00:00:00Z", pe.Spec.ExpiresAt)
+	}
+	if !slices.Equal(o.Controls, []string{"POD-10", "POD-16"}) {
+		t.Errorf("controls %v", o.Controls)
+	}
+
+	// SUP-04 is waived through its ImageValidatingPolicy; no ticket means no ticket annotation.
+	p.Spec.Exceptions = []profile.Exception{{Name: "img", Controls: []string{"SUP-04", "NET-01"}, Namespaces: []string{"ledger"}, Reason: "r", Expires: p.Spec.Exceptions[0].Expires}}
+	pe = generate(t, p, cat)["PolicyException/payments-soc2-img"].Object.(*kyvernov1.PolicyException)
+	if len(pe.Spec.PolicyRefs) != 1 || pe.Spec.PolicyRefs[0].Kind != "ImageValidatingPolicy" {
+		t.Errorf("policyRefs %v, want the SUP-04 ImageValidatingPolicy only", pe.Spec.PolicyRefs)
+	}
+	if _, ok := pe.Annotations[meta.AnnotationTicket]; ok {
+		t.Error("empty ticket annotation written")
+	}
+}
