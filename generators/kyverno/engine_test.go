@@ -1,117 +1,128 @@
 package kyverno
 
 import (
-	"encoding/json"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
-	"bulwark.dev/bulwark/generators/internal/golden"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
 	"bulwark.dev/bulwark/generators/meta"
 	"bulwark.dev/bulwark/internal/testenv"
-	"bulwark.dev/bulwark/templates"
 )
 
-// values gives the Kyverno CLI the namespaces the fixtures live in, so the policies'
-// namespaceObject conditions see real labels.
-const values = `apiVersion: cli.kyverno.io/v1alpha1
-kind: Value
-metadata: {name: namespaces}
-namespaceSelector:
-- {name: payments, labels: {kubernetes.io/metadata.name: payments}}
-- {name: ledger, labels: {kubernetes.io/metadata.name: ledger}}
-- {name: legacy-batch, labels: {kubernetes.io/metadata.name: legacy-batch}}
-- {name: default, labels: {kubernetes.io/metadata.name: default}}
-- {name: istio-system, labels: {kubernetes.io/metadata.name: istio-system}}
-`
-
-type report struct {
-	Results []struct {
-		Policy    string `json:"policy"`
-		Result    string `json:"result"`
-		Message   string `json:"message"`
-		Resources []struct {
-			Namespace string `json:"namespace"`
-			Name      string `json:"name"`
-		} `json:"resources"`
-	} `json:"results"`
+// clusterNamespaces are the namespaces the engine tests put resources in, with the labels
+// the payments profile's scope and tier selectors read. The Kyverno CLI takes them from a
+// values file: its engine evaluates both the policies' namespaceSelector and their CEL on
+// namespaceObject from these labels.
+var clusterNamespaces = map[string]map[string]string{
+	"payments":     nil, // named in include and sensitiveInclude
+	"ledger":       nil, // named in include and sensitiveInclude
+	"legacy-batch": nil, // named in include only
+	"shop":         {"bulwark.dev/scope": "app"},
+	"vault":        {"bulwark.dev/scope": "app", "bulwark.dev/data-class": "confidential"},
+	"sandbox":      nil,                          // neither named nor selected
+	"kube-system":  {"bulwark.dev/scope": "app"}, // selected, but excluded
+	"kyverno":      nil,                          // excluded; where the exceptions live
+	"istio-system": nil,
+	"default":      nil,
 }
 
-// kyvernoApply evaluates policies against resources with Kyverno's own engine and returns
-// the result per resource name ("NAMESPACE/NAME").
-func kyvernoApply(t *testing.T, cli, dir string, policies, exceptions, resources []string) map[string]string {
+func writeValues(t *testing.T, dir string) string {
 	t.Helper()
-	args := append([]string{"apply"}, policies...)
-	for _, r := range resources {
-		args = append(args, "--resource", r)
+	type entry struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels"`
 	}
-	for _, e := range exceptions {
-		args = append(args, "--exceptions", e)
-	}
-	args = append(args, "--values-file", filepath.Join(dir, "values.yaml"), "--policy-report", "--output-format", "json", "--remove-color")
-	cmd := exec.Command(cli, args...)
-	out, err := cmd.Output()
-	// The CLI exits 1 when a resource fails a policy; the report says which.
-	if err != nil && cmd.ProcessState.ExitCode() != 1 {
-		t.Fatalf("kyverno apply: %v\n%s", err, out)
-	}
-	start := strings.Index(string(out), "{")
-	if start < 0 {
-		t.Fatalf("kyverno apply printed no report:\n%s", out)
-	}
-	var rep report
-	if err := json.Unmarshal(out[start:], &rep); err != nil {
-		t.Fatalf("parsing the report: %v\n%s", err, out)
-	}
-	results := map[string]string{}
-	for _, r := range rep.Results {
-		for _, res := range r.Resources {
-			key := res.Namespace + "/" + res.Name
-			if prev := results[key]; prev == "fail" {
-				continue // any failing validation fails the resource
-			}
-			results[key] = r.Result
+	var entries []entry
+	for name, labels := range clusterNamespaces {
+		l := map[string]string{"kubernetes.io/metadata.name": name}
+		for k, v := range labels {
+			l[k] = v
 		}
+		entries = append(entries, entry{name, l})
 	}
-	return results
-}
-
-// paymentsPolicies generates the payments example's Kyverno objects and a scratch
-// directory holding the namespace values the CLI needs.
-func paymentsPolicies(t *testing.T) ([]meta.Object, string) {
-	t.Helper()
-	cat, err := templates.Load()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	data, err := yaml.Marshal(map[string]any{
+		"apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Value",
+		"metadata": map[string]any{"name": "namespaces"}, "namespaceSelector": entries,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := golden.Examples(t, cat.IDSet())["payments"]
-	objs, err := Generate(p, cat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "values.yaml"), []byte(values), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return objs, dir
-}
-
-func writePolicy(t *testing.T, dir string, o meta.Object) string {
-	t.Helper()
-	data, err := meta.Marshal(o.Object)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, strings.ToLower(o.Object.GetObjectKind().GroupVersionKind().Kind)+"-"+o.Object.GetName()+".yaml")
+	path := filepath.Join(dir, "values.yaml")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
-func fixtureName(t *testing.T, path string) string {
+// engine runs generated policies with Kyverno's own engine (the Kyverno CLI) against
+// resources in clusterNamespaces.
+type engine struct {
+	t      *testing.T
+	dir    string
+	values string
+}
+
+func newEngine(t *testing.T) *engine {
+	t.Helper()
+	testenv.KyvernoCLI(t) // build or find it before any subtest needs it
+	dir := t.TempDir()
+	return &engine{t: t, dir: dir, values: writeValues(t, dir)}
+}
+
+// apply evaluates the policies against the resources, with the given PolicyExceptions.
+func (e *engine) apply(t *testing.T, policies, resources, exceptions []string) testenv.KyvernoResult {
+	t.Helper()
+	extra := []string{"--values-file", e.values}
+	for _, x := range exceptions {
+		extra = append(extra, "--exceptions", x)
+	}
+	res, err := testenv.KyvernoApply(t, policies, resources, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// write stores a generated object as a file the CLI reads.
+func (e *engine) write(t *testing.T, o meta.Object) string {
+	t.Helper()
+	data, err := meta.Marshal(o.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(e.dir, strings.ToLower(o.Object.GetObjectKind().GroupVersionKind().Kind)+"-"+o.Object.GetName()+".yaml")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// resource stores obj as a file and returns the path and the key KyvernoResult.Verdicts uses.
+func (e *engine) resource(t *testing.T, obj *unstructured.Unstructured) (path, key string) {
+	t.Helper()
+	data, err := obj.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key = obj.GetKind() + "/" + obj.GetName()
+	if obj.GetNamespace() != "" {
+		key = obj.GetKind() + "/" + obj.GetNamespace() + "/" + obj.GetName()
+	}
+	path = filepath.Join(e.dir, "res-"+strings.ReplaceAll(key, "/", "_")+".json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, key
+}
+
+func readFixture(t *testing.T, path string) *unstructured.Unstructured {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -119,107 +130,310 @@ func fixtureName(t *testing.T, path string) string {
 	}
 	objs, err := testenv.DecodeYAML(data)
 	if err != nil || len(objs) != 1 {
-		t.Fatalf("%s: %v", path, err)
+		t.Fatalf("%s: want one object, got %d (%v)", path, len(objs), err)
 	}
-	return objs[0].GetNamespace() + "/" + objs[0].GetName()
+	return objs[0]
 }
 
+// fixtures lists a control's catalogue fixtures with the verdict each must get.
+func fixtures(t *testing.T, id string) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", "templates", "testdata", "fixtures", id, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		switch base := filepath.Base(f); {
+		case strings.HasPrefix(base, "deny-"):
+			out[f] = "fail"
+		case strings.HasPrefix(base, "admit-"):
+			out[f] = "pass"
+		default:
+			t.Fatalf("fixture %s is neither deny-* nor admit-*", f)
+		}
+	}
+	return out
+}
+
+func kindOf(o meta.Object) string { return o.Object.GetObjectKind().GroupVersionKind().Kind }
+
 // TestKyvernoEngineEnforcesEveryRule evaluates every generated ValidatingPolicy with
-// Kyverno's engine against resources it must deny and resources it must admit.
+// Kyverno's engine against the catalogue's fixtures: deny-* must fail, admit-* must pass.
 func TestKyvernoEngineEnforcesEveryRule(t *testing.T) {
-	cli := testenv.KyvernoCLI(t)
-	objs, dir := paymentsPolicies(t)
-	fixtures := filepath.Join("..", "..", "templates", "testdata", "fixtures")
+	e := newEngine(t)
+	p, cat := payments(t)
+	objs, err := Generate(p, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
 	checked := 0
 	for _, o := range objs {
-		if o.Object.GetObjectKind().GroupVersionKind().Kind != "ValidatingPolicy" {
+		if kindOf(o) != "ValidatingPolicy" {
 			continue
 		}
+		checked++
 		id := o.Controls[0]
 		t.Run(id, func(t *testing.T) {
-			policy := writePolicy(t, dir, o)
-			files, _ := filepath.Glob(filepath.Join(fixtures, id, "*.yaml"))
-			if len(files) == 0 {
-				t.Fatalf("no fixtures for %s", id)
-			}
-			results := kyvernoApply(t, cli, dir, []string{policy}, nil, files)
+			want := fixtures(t, id)
 			var denied, admitted int
-			for _, f := range files {
-				key := fixtureName(t, f)
-				want := "pass"
-				if strings.HasPrefix(filepath.Base(f), "deny-") {
-					want = "fail"
+			var files []string
+			keys := map[string]string{}
+			for f, verdict := range want {
+				path, key := e.resource(t, readFixture(t, f))
+				files = append(files, path)
+				keys[f] = key
+				if verdict == "fail" {
 					denied++
 				} else {
 					admitted++
 				}
-				if got := results[key]; got != want {
-					t.Errorf("%s: Kyverno says %q, want %q", filepath.Base(f), got, want)
-				}
 			}
 			if denied == 0 || admitted == 0 {
-				t.Errorf("%s needs at least one deny and one admit fixture (%d, %d)", id, denied, admitted)
+				t.Fatalf("%s needs at least one deny and one admit fixture (have %d, %d)", id, denied, admitted)
+			}
+			got := e.apply(t, []string{e.write(t, o)}, files, nil).Verdicts()
+			for f, verdict := range want {
+				if got[keys[f]] != verdict {
+					t.Errorf("%s: Kyverno says %q, want %q", filepath.Base(f), got[keys[f]], verdict)
+				}
 			}
 		})
-		checked++
 	}
 	if checked < 30 {
 		t.Fatalf("only %d ValidatingPolicies checked", checked)
 	}
 }
 
-// TestExceptionsExemptExactlyWhatTheyName checks the payments example's POD-10/POD-16
-// waiver for legacy-batch with Kyverno's engine: it exempts those controls there, and
-// neither other namespaces nor other controls.
-func TestExceptionsExemptExactlyWhatTheyName(t *testing.T) {
-	cli := testenv.KyvernoCLI(t)
-	objs, dir := paymentsPolicies(t)
-	var pod10, pod03, exc string
+// podController wraps a Pod's metadata and spec into a workload of the given kind, as
+// a team would ship it.
+func podController(pod *unstructured.Unstructured, kind string) *unstructured.Unstructured {
+	labels := pod.GetLabels()
+	if len(labels) == 0 {
+		labels = map[string]string{"bulwark.dev/fixture": pod.GetName()}
+	}
+	tmplMeta := map[string]any{"labels": toAny(labels)}
+	if a := pod.GetAnnotations(); len(a) > 0 {
+		tmplMeta["annotations"] = toAny(a)
+	}
+	template := map[string]any{"metadata": tmplMeta, "spec": pod.Object["spec"]}
+	obj := &unstructured.Unstructured{Object: map[string]any{}}
+	switch kind {
+	case "Deployment":
+		obj.SetAPIVersion("apps/v1")
+		obj.Object["spec"] = map[string]any{"replicas": int64(2), "selector": map[string]any{"matchLabels": toAny(labels)}, "template": template}
+	case "CronJob":
+		obj.SetAPIVersion("batch/v1")
+		obj.Object["spec"] = map[string]any{"schedule": "@daily", "jobTemplate": map[string]any{"spec": map[string]any{"template": template}}}
+	}
+	obj.SetKind(kind)
+	obj.SetName(pod.GetName() + "-" + strings.ToLower(kind))
+	obj.SetNamespace(pod.GetNamespace())
+	return obj
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// TestKyvernoEngineExtendsPodRulesToControllers checks autogen with Kyverno's engine: every
+// Pod fixture of a rule with autogen gets the same verdict wrapped in a Deployment and in a
+// CronJob, so violations are refused when the workload is applied, not only when its Pods
+// fail to start.
+func TestKyvernoEngineExtendsPodRulesToControllers(t *testing.T) {
+	e := newEngine(t)
+	p, cat := payments(t)
+	objs, err := Generate(p, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
 	for _, o := range objs {
-		switch {
-		case o.Object.GetName() == "payments-soc2-pod-10":
-			pod10 = writePolicy(t, dir, o)
-		case o.Object.GetName() == "payments-soc2-pod-03":
-			pod03 = writePolicy(t, dir, o)
-		case o.Object.GetObjectKind().GroupVersionKind().Kind == "PolicyException" && strings.Contains(o.Object.GetName(), "sec-142"):
-			exc = writePolicy(t, dir, o)
+		if kindOf(o) != "ValidatingPolicy" {
+			continue
+		}
+		id := o.Controls[0]
+		c, _ := cat.Get(id)
+		if !c.Rule.Autogen {
+			continue
+		}
+		checked++
+		t.Run(id, func(t *testing.T) {
+			var files []string
+			want := map[string]string{}
+			for f, verdict := range fixtures(t, id) {
+				pod := readFixture(t, f)
+				if pod.GetKind() != "Pod" {
+					continue
+				}
+				for _, kind := range []string{"Deployment", "CronJob"} {
+					path, key := e.resource(t, podController(pod, kind))
+					files = append(files, path)
+					want[key] = verdict
+				}
+			}
+			if len(files) == 0 {
+				t.Fatalf("%s has autogen but no Pod fixtures", id)
+			}
+			got := e.apply(t, []string{e.write(t, o)}, files, nil).Verdicts()
+			for key, verdict := range want {
+				if got[key] != verdict {
+					t.Errorf("%s: Kyverno says %q, want %q", key, got[key], verdict)
+				}
+			}
+		})
+	}
+	if checked < 20 {
+		t.Fatalf("only %d autogen policies checked", checked)
+	}
+}
+
+// TestKyvernoEngineHonoursScope places violating resources in every kind of namespace:
+// namespaced controls act only on named or selected, non-excluded namespaces (and the
+// sensitive tier on its own), cluster-scoped controls act everywhere.
+func TestKyvernoEngineHonoursScope(t *testing.T) {
+	e := newEngine(t)
+	p, cat := payments(t)
+	got := generate(t, p, cat)
+	cases := []struct {
+		control string
+		fixture string
+		want    map[string]string // namespace -> "fail", or "-" for not enforced there
+	}{
+		{"POD-03", "deny-privileged.yaml", map[string]string{
+			"payments": "fail", "legacy-batch": "fail", "shop": "fail", "vault": "fail",
+			"sandbox": "-", "kube-system": "-", "istio-system": "-", "default": "-",
+		}},
+		{"SUP-03", "deny-tagged.yaml", map[string]string{
+			"payments": "fail", "ledger": "fail", "vault": "fail",
+			"legacy-batch": "-", "shop": "-", "sandbox": "-", "kube-system": "-",
+		}},
+		// Cluster-scoped: the policy plane is protected where the exceptions live too.
+		{"CHG-02", "deny-unbounded.yaml", map[string]string{
+			"kyverno": "fail", "payments": "fail", "sandbox": "fail", "kube-system": "fail",
+		}},
+		{"IAM-02", "deny-unauth-edit.yaml", map[string]string{
+			"payments": "fail", "sandbox": "fail", "istio-system": "fail",
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.control, func(t *testing.T) {
+			o, ok := got["ValidatingPolicy/"+meta.PolicyName(p, tc.control)]
+			if !ok {
+				t.Fatalf("no policy for %s", tc.control)
+			}
+			base := readFixture(t, filepath.Join("..", "..", "templates", "testdata", "fixtures", tc.control, tc.fixture))
+			var files []string
+			keys := map[string]string{}
+			for ns := range tc.want {
+				obj := base.DeepCopy()
+				obj.SetNamespace(ns)
+				obj.SetName(fmt.Sprintf("%s-in-%s", base.GetName(), ns))
+				path, key := e.resource(t, obj)
+				files = append(files, path)
+				keys[ns] = key
+			}
+			verdicts := e.apply(t, []string{e.write(t, o)}, files, nil).Verdicts()
+			for ns, want := range tc.want {
+				// The CLI reports a false match condition as a skip and a namespaceSelector
+				// that refuses the namespace as nothing; both leave the resource alone.
+				got := verdicts[keys[ns]]
+				if got == "" || got == "skip" {
+					got = "-"
+				}
+				if got != want {
+					t.Errorf("%s in namespace %s: Kyverno says %q, want %q", tc.fixture, ns, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestExceptionsExemptExactlyWhatTheyName checks the payments example's exceptions with
+// Kyverno's engine: SEC-142 waives POD-10 and POD-16 in legacy-batch, for Pods and their
+// controllers alike, and neither other namespaces nor other controls; SEC-177 waives SUP-02
+// in ledger only.
+func TestExceptionsExemptExactlyWhatTheyName(t *testing.T) {
+	e := newEngine(t)
+	p, cat := payments(t)
+	got := generate(t, p, cat)
+	policy := func(id string) string {
+		o, ok := got["ValidatingPolicy/"+meta.PolicyName(p, id)]
+		if !ok {
+			t.Fatalf("no policy for %s", id)
+		}
+		return e.write(t, o)
+	}
+	var exceptions []string
+	for k, o := range got {
+		if strings.HasPrefix(k, "PolicyException/") {
+			exceptions = append(exceptions, e.write(t, o))
 		}
 	}
-	if pod10 == "" || pod03 == "" || exc == "" {
-		t.Fatal("payments example lacks the POD-10 policy, the POD-03 policy or the SEC-142 exception")
+	if len(exceptions) != 2 {
+		t.Fatalf("%d PolicyExceptions, want SEC-142 and SEC-177", len(exceptions))
 	}
-	root := `apiVersion: v1
-kind: Pod
-metadata: {name: vendor-batch, namespace: NS}
-spec:
-  automountServiceAccountToken: false
-  containers:
-  - name: app
-    image: ghcr.io/acme/vendor@sha256:` + strings.Repeat("a", 64) + `
-    securityContext: {PRIV}
-`
-	write := func(name, ns, priv string) string {
-		path := filepath.Join(dir, name+".yaml")
-		body := strings.ReplaceAll(strings.ReplaceAll(root, "NS", ns), "PRIV", priv)
-		body = strings.Replace(body, "name: vendor-batch", "name: "+name, 1)
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+	pod := func(name, ns, image, securityContext string) *unstructured.Unstructured {
+		obj := &unstructured.Unstructured{}
+		body := fmt.Sprintf(`{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": %q, "namespace": %q},
+			"spec": {"automountServiceAccountToken": false, "containers": [{"name": "app", "image": %q, "securityContext": %s}]}}`,
+			name, ns, image, securityContext)
+		if err := obj.UnmarshalJSON([]byte(body)); err != nil {
 			t.Fatal(err)
 		}
-		return path
+		return obj
 	}
-	legacy := write("root-in-legacy", "legacy-batch", "")
-	payments := write("root-in-payments", "payments", "")
-	privileged := write("privileged-in-legacy", "legacy-batch", "privileged: true")
-
-	got := kyvernoApply(t, cli, dir, []string{pod10}, []string{exc}, []string{legacy, payments})
-	if got["legacy-batch/root-in-legacy"] == "fail" {
-		t.Error("POD-10 still denies in legacy-batch despite exception SEC-142")
+	pinned := "ghcr.io/acme/vendor@sha256:" + strings.Repeat("a", 64)
+	cases := []struct {
+		name    string
+		control string
+		objs    []*unstructured.Unstructured
+		want    []string
+	}{
+		{"POD-10 waived in legacy-batch only", "POD-10", []*unstructured.Unstructured{
+			pod("root", "legacy-batch", pinned, "{}"),
+			podController(pod("root", "legacy-batch", pinned, "{}"), "Deployment"),
+			pod("root", "payments", pinned, "{}"),
+			podController(pod("root", "payments", pinned, "{}"), "Deployment"),
+		}, []string{"skip", "skip", "fail", "fail"}},
+		{"POD-16 waived in legacy-batch", "POD-16", []*unstructured.Unstructured{
+			pod("uid0", "legacy-batch", pinned, `{"runAsUser": 0}`),
+			pod("uid0", "shop", pinned, `{"runAsUser": 0}`),
+		}, []string{"skip", "fail"}},
+		{"POD-03 not waived", "POD-03", []*unstructured.Unstructured{
+			pod("privileged", "legacy-batch", pinned, `{"privileged": true}`),
+		}, []string{"fail"}},
+		{"SUP-02 waived in ledger only", "SUP-02", []*unstructured.Unstructured{
+			pod("latest", "ledger", "ghcr.io/acme/migrate:latest", "{}"),
+			pod("latest", "payments", "ghcr.io/acme/migrate:latest", "{}"),
+			pod("latest", "legacy-batch", "ghcr.io/acme/migrate:latest", "{}"),
+		}, []string{"skip", "fail", "fail"}},
 	}
-	if got["payments/root-in-payments"] != "fail" {
-		t.Errorf("POD-10 in payments: %q, want fail (the exception names legacy-batch only)", got["payments/root-in-payments"])
-	}
-	got = kyvernoApply(t, cli, dir, []string{pod03}, []string{exc}, []string{privileged})
-	if got["legacy-batch/privileged-in-legacy"] != "fail" {
-		t.Errorf("POD-03 in legacy-batch: %q, want fail (the exception waives POD-10 and POD-16 only)", got["legacy-batch/privileged-in-legacy"])
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var files, keys []string
+			for _, o := range tc.objs {
+				path, key := e.resource(t, o)
+				files = append(files, path)
+				keys = append(keys, key)
+			}
+			res := e.apply(t, []string{policy(tc.control)}, files, exceptions)
+			verdicts := res.Verdicts()
+			for i, key := range keys {
+				if verdicts[key] != tc.want[i] {
+					t.Errorf("%s: Kyverno says %q, want %q", key, verdicts[key], tc.want[i])
+				}
+			}
+			// A skip must come from the exception, not from the policy not matching.
+			for _, row := range res.Results {
+				if row.Result == "skip" && !strings.HasPrefix(row.Exceptions, p.Metadata.Name+"-sec-") {
+					t.Errorf("%s/%s/%s skipped by %q, not by a profile exception (%s)", row.Kind, row.Namespace, row.Name, row.Exceptions, row.Message)
+				}
+			}
+		})
 	}
 }

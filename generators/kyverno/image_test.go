@@ -10,8 +10,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,12 +20,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/kyverno/api/api/policies.kyverno.io/v1alpha1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"bulwark.dev/bulwark/generators/internal/golden"
 	"bulwark.dev/bulwark/generators/meta"
 	"bulwark.dev/bulwark/internal/testenv"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 // signCosign attaches a cosign key signature to the image at ref (the legacy
@@ -84,9 +82,9 @@ func pushRandom(t *testing.T, repo string) name.Digest {
 
 // TestKyvernoEngineVerifiesSignatures runs SUP-04's ImageValidatingPolicy with Kyverno's
 // engine against a real registry: an image signed with the profile's key is admitted; an
-// unsigned one and one signed with another key are denied.
+// unsigned one, one signed with another key, and a signed one beside an unsigned init
+// container are denied; images from registries SUP-04 has no key for are left to SUP-01.
 func TestKyvernoEngineVerifiesSignatures(t *testing.T) {
-	cli := testenv.KyvernoCLI(t)
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -99,34 +97,57 @@ func TestKyvernoEngineVerifiesSignatures(t *testing.T) {
 	forged := pushRandom(t, reg.Ref("acme/app:forged"))
 	signCosign(t, other, forged)
 
-	cat, err := templates.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := golden.Examples(t, cat.IDSet())["payments"]
+	p, _ := payments(t)
 	p.Spec.Images = profile.Images{
 		AllowedRegistries: []string{reg.Addr + "/acme/"},
 		SignatureKeys:     []profile.SignatureKey{{Name: "release", PublicKey: pub}},
 	}
 	ivp := imageSignatures(p, "SUP-04")
 	// The test registry speaks plain HTTP on loopback; production registries use TLS.
-	ivp.Spec.Credentials = credentialsInsecure()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "values.yaml"), []byte(values), 0o644); err != nil {
-		t.Fatal(err)
+	ivp.Spec.Credentials = &v1alpha1.Credentials{AllowInsecureRegistry: true}
+	e := newEngine(t)
+	policy := e.write(t, meta.Object{Object: ivp})
+	pod := func(name string, containers, initContainers []string) (string, string) {
+		spec := map[string]any{}
+		for field, images := range map[string][]string{"containers": containers, "initContainers": initContainers} {
+			var list []any
+			for i, img := range images {
+				list = append(list, map[string]any{"name": fmt.Sprintf("c%d", i), "image": img})
+			}
+			if list != nil {
+				spec[field] = list
+			}
+		}
+		obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Pod", "spec": spec}}
+		obj.SetName(name)
+		obj.SetNamespace("payments")
+		return e.resource(t, obj)
 	}
-	policy := writePolicy(t, dir, meta.Object{Object: ivp})
-	pod := func(name string, image name.Digest) string {
-		path := filepath.Join(dir, "pod-"+name+".yaml")
-		body := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: payments}\nspec:\n  containers:\n  - {name: app, image: %q}\n", name, image.String())
-		os.WriteFile(path, []byte(body), 0o644)
-		return path
+	// An image outside the allowed registries is SUP-01's business: SUP-04 has no key for it.
+	foreign := "docker.io/library/busybox@sha256:" + strings.Repeat("b", 64)
+	cases := []struct {
+		name                  string
+		containers, initConts []string
+		want                  string
+	}{
+		{"signed", []string{signed.String()}, nil, "pass"},
+		{"unsigned", []string{unsigned.String()}, nil, "fail"},
+		{"forged", []string{forged.String()}, nil, "fail"},
+		{"signed with an unsigned init container", []string{signed.String()}, []string{unsigned.String()}, "fail"},
+		{"signed with a signed init container", []string{signed.String()}, []string{signed.String()}, "pass"},
+		{"foreign registry only", []string{foreign}, nil, "pass"},
 	}
-	results := kyvernoApply(t, cli, dir, []string{policy}, nil, []string{pod("signed", signed), pod("unsigned", unsigned), pod("forged", forged)})
-	t.Logf("Kyverno results: %v", results)
-	for name, want := range map[string]string{"payments/signed": "pass", "payments/unsigned": "fail", "payments/forged": "fail"} {
-		if results[name] != want {
-			t.Errorf("%s: Kyverno says %q, want %q (all results: %v)", name, results[name], want, results)
+	var files []string
+	keys := map[string]string{}
+	for i, tc := range cases {
+		path, key := pod(fmt.Sprintf("pod-%d", i), tc.containers, tc.initConts)
+		files = append(files, path)
+		keys[tc.name] = key
+	}
+	verdicts := e.apply(t, []string{policy}, files, nil).Verdicts()
+	for _, tc := range cases {
+		if got := verdicts[keys[tc.name]]; got != tc.want {
+			t.Errorf("%s: Kyverno says %q, want %q (all: %v)", tc.name, got, tc.want, verdicts)
 		}
 	}
 }

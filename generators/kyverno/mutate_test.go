@@ -14,11 +14,17 @@ import (
 // tier, baseline elsewhere) and mesh enrolment; other namespaces are left alone.
 func TestKyvernoEngineLabelsNamespaces(t *testing.T) {
 	cli := testenv.KyvernoCLI(t)
-	objs, dir := paymentsPolicies(t)
+	e := newEngine(t)
+	dir := e.dir
+	p, cat := payments(t)
+	objs, err := Generate(p, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var policies []string
 	for _, o := range objs {
-		if o.Object.GetObjectKind().GroupVersionKind().Kind == "MutatingPolicy" {
-			policies = append(policies, writePolicy(t, dir, o))
+		if kindOf(o) == "MutatingPolicy" {
+			policies = append(policies, e.write(t, o))
 		}
 	}
 	if len(policies) != 2 {
