@@ -333,6 +333,8 @@ func imageSignatures(p *profile.Profile, id string) *kyvernov1.ImageValidatingPo
 			Validations: []admissionv1.Validation{{
 				// images maps each extractor (containers, initContainers, ephemeralContainers)
 				// to the images matchImageReferences selected: every one must be signed.
+				// Kyverno's validationConfigurations.required (default true) refuses an
+				// unchecked image too, but only this check names SUP-04 in the denial.
 				Expression: fmt.Sprintf("images.all(kind, images[kind].all(image, verifyImageSignatures(image, [%s]) > 0))", strings.Join(names, ", ")),
 				Message:    "SUP-04: images must be signed with one of the profile's keys",
 			}},
