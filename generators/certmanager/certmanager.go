@@ -5,12 +5,16 @@
 package certmanager
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	acmev1 "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"bulwark.dev/bulwark/generators/meta"
 	"bulwark.dev/bulwark/profile"
@@ -21,41 +25,68 @@ import (
 // Secrets and where the bootstrap CA Certificate lives.
 const Namespace = "cert-manager"
 
-// defaultCADuration bounds the bootstrap CA's lifetime when TLS-05 sets no maximum.
-const defaultCADuration = 2160 * time.Hour
+// DefaultCADuration is the bootstrap CA's lifetime when TLS-05 is off, and TLS-05's own
+// default maximum: cert-manager's default certificate duration, 90 days.
+const DefaultCADuration = 2160 * time.Hour
+
+// caBundleKey is the key cert-manager reads a CA bundle from by convention.
+const caBundleKey = "ca.crt"
+
+const (
+	group             = "cert-manager.io"
+	apiVersion        = group + "/v1"
+	selfSignedSuffix  = "-selfsigned"
+	caSecretSuffix    = "-ca"
+	minimumCADuration = cmapi.MinimumCertificateDuration
+)
 
 func clusterIssuer(name string, cfg cmapi.IssuerConfig) *cmapi.ClusterIssuer {
 	return &cmapi.ClusterIssuer{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "cert-manager.io/v1", Kind: "ClusterIssuer"},
+		TypeMeta:   metav1.TypeMeta{APIVersion: apiVersion, Kind: cmapi.ClusterIssuerKind},
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec:       cmapi.IssuerSpec{IssuerConfig: cfg},
 	}
 }
 
-// caDuration keeps the bootstrap CA within TLS-05's maximum lifetime.
-func caDuration(p *profile.Profile, cat *templates.Catalogue) time.Duration {
+// CADuration is the bootstrap CA certificate's lifetime: TLS-05's maxDuration when that
+// control is on, so the bundle's own Certificate passes the lifetime policy wherever it
+// applies; DefaultCADuration otherwise.
+func CADuration(p *profile.Profile, cat *templates.Catalogue) (time.Duration, error) {
 	if !p.ControlEnabled("TLS-05") {
-		return defaultCADuration
+		return DefaultCADuration, nil
 	}
 	v, ok := p.Param("TLS-05", "maxDuration")
-	if !ok {
+	if !ok && cat != nil {
 		if c, found := cat.Get("TLS-05"); found {
-			v, _ = c.Default("maxDuration")
+			v, ok = c.Default("maxDuration")
 		}
 	}
-	if s, isString := v.(string); isString {
-		if d, err := time.ParseDuration(s); err == nil && d > 0 {
-			return d
-		}
+	if !ok {
+		return DefaultCADuration, nil
 	}
-	return defaultCADuration
+	s, isString := v.(string)
+	if !isString {
+		return 0, fmt.Errorf("TLS-05 maxDuration: want a duration such as 2160h, got %T", v)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("TLS-05 maxDuration %q: %w", s, err)
+	}
+	// cert-manager refuses shorter certificates, so no bootstrap CA could satisfy TLS-05.
+	if d < minimumCADuration {
+		return 0, fmt.Errorf("TLS-05 maxDuration %s is below cert-manager's minimum certificate duration %s: the bootstrap CA cannot satisfy it", d, minimumCADuration)
+	}
+	return d, nil
 }
 
-// Generate emits one ClusterIssuer per profile issuer; a selfSigned issuer becomes its
-// three-object bootstrap chain.
+// Generate emits one ClusterIssuer per profile issuer, in profile order; a selfSigned
+// issuer becomes its three-object bootstrap chain.
 func Generate(p *profile.Profile, cat *templates.Catalogue) ([]meta.Object, error) {
-	if !p.ControlEnabled("TLS-04") {
+	if !p.ControlEnabled("TLS-04") || len(p.Spec.TLS.Issuers) == 0 {
 		return nil, nil
+	}
+	if err := checkNames(p); err != nil {
+		return nil, err
 	}
 	var out []meta.Object
 	add := func(obj meta.KubeObject) {
@@ -64,51 +95,126 @@ func Generate(p *profile.Profile, cat *templates.Catalogue) ([]meta.Object, erro
 	for _, is := range p.Spec.TLS.Issuers {
 		switch {
 		case is.ACME != nil:
-			solver := acmev1.ACMEChallengeSolver{HTTP01: &acmev1.ACMEChallengeSolverHTTP01{Ingress: &acmev1.ACMEChallengeSolverHTTP01Ingress{}}}
-			if is.ACME.HTTP01IngressClass != "" {
-				class := is.ACME.HTTP01IngressClass
-				solver.HTTP01.Ingress.IngressClassName = &class
-			}
-			add(clusterIssuer(is.Name, cmapi.IssuerConfig{ACME: &acmev1.ACMEIssuer{
-				Email:      is.ACME.Email,
-				Server:     is.ACME.Server,
-				PrivateKey: cmmeta.SecretKeySelector{LocalObjectReference: cmmeta.LocalObjectReference{Name: is.ACME.PrivateKeySecretName}},
-				Solvers:    []acmev1.ACMEChallengeSolver{solver},
-			}}))
+			add(clusterIssuer(is.Name, cmapi.IssuerConfig{ACME: acme(is.ACME)}))
 		case is.CA != nil:
 			add(clusterIssuer(is.Name, cmapi.IssuerConfig{CA: &cmapi.CAIssuer{SecretName: is.CA.SecretName}}))
 		case is.Vault != nil:
-			v := &cmapi.VaultIssuer{
-				Server: is.Vault.Server,
-				Path:   is.Vault.Path,
-				Auth: cmapi.VaultAuth{Kubernetes: &cmapi.VaultKubernetesAuth{
-					Path:              is.Vault.MountPath,
-					Role:              is.Vault.Role,
-					ServiceAccountRef: &cmapi.ServiceAccountRef{Name: is.Vault.ServiceAccount},
-				}},
-			}
-			if is.Vault.CABundleSecretName != "" {
-				v.CABundleSecretRef = &cmmeta.SecretKeySelector{LocalObjectReference: cmmeta.LocalObjectReference{Name: is.Vault.CABundleSecretName}, Key: "ca.crt"}
-			}
-			add(clusterIssuer(is.Name, cmapi.IssuerConfig{Vault: v}))
+			add(clusterIssuer(is.Name, cmapi.IssuerConfig{Vault: vault(is.Vault)}))
 		case is.SelfSigned != nil:
-			root := is.Name + "-selfsigned"
-			secret := is.Name + "-ca"
+			d, err := CADuration(p, cat)
+			if err != nil {
+				return nil, fmt.Errorf("issuer %s: %w", is.Name, err)
+			}
+			root, secret := is.Name+selfSignedSuffix, is.Name+caSecretSuffix
+			// The SelfSigned issuer exists only to sign the CA below; TLS-04 keeps
+			// Certificates in application namespaces from naming it.
 			add(clusterIssuer(root, cmapi.IssuerConfig{SelfSigned: &cmapi.SelfSignedIssuer{}}))
 			add(&cmapi.Certificate{
-				TypeMeta:   metav1.TypeMeta{APIVersion: "cert-manager.io/v1", Kind: "Certificate"},
+				TypeMeta:   metav1.TypeMeta{APIVersion: apiVersion, Kind: cmapi.CertificateKind},
 				ObjectMeta: metav1.ObjectMeta{Name: secret, Namespace: Namespace},
 				Spec: cmapi.CertificateSpec{
 					IsCA:       true,
 					CommonName: is.SelfSigned.CommonName,
 					SecretName: secret,
-					Duration:   &metav1.Duration{Duration: caDuration(p, cat)},
+					Duration:   &metav1.Duration{Duration: d},
+					// P-256: small, fast, and accepted by every TLS stack cert-manager serves.
 					PrivateKey: &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256},
-					IssuerRef:  cmmeta.IssuerReference{Name: root, Kind: "ClusterIssuer", Group: "cert-manager.io"},
+					IssuerRef:  cmmeta.IssuerReference{Name: root, Kind: cmapi.ClusterIssuerKind, Group: group},
 				},
 			})
 			add(clusterIssuer(is.Name, cmapi.IssuerConfig{CA: &cmapi.CAIssuer{SecretName: secret}}))
+		default:
+			return nil, fmt.Errorf("issuer %s sets no kind (one of acme, ca, vault, selfSigned)", is.Name)
 		}
 	}
 	return out, nil
+}
+
+func acme(a *profile.ACMEIssuer) *acmev1.ACMEIssuer {
+	solver := acmev1.ACMEChallengeSolver{HTTP01: &acmev1.ACMEChallengeSolverHTTP01{Ingress: &acmev1.ACMEChallengeSolverHTTP01Ingress{}}}
+	if a.HTTP01IngressClass != "" {
+		// ingressClassName, not the deprecated class annotation field.
+		class := a.HTTP01IngressClass
+		solver.HTTP01.Ingress.IngressClassName = &class
+	}
+	return &acmev1.ACMEIssuer{
+		Email:      a.Email,
+		Server:     a.Server,
+		PrivateKey: cmmeta.SecretKeySelector{LocalObjectReference: cmmeta.LocalObjectReference{Name: a.PrivateKeySecretName}},
+		Solvers:    []acmev1.ACMEChallengeSolver{solver},
+	}
+}
+
+// vault authenticates with a bound token of the named service account (in cert-manager's
+// namespace), never a long-lived token Secret. cert-manager needs RBAC to request that
+// token (create serviceaccounts/token); that grant belongs to the cert-manager install.
+// The output carries secretRef: {name: ""}: upstream's field is a non-pointer struct, and
+// cert-manager reads an empty name as unset.
+func vault(v *profile.VaultIssuer) *cmapi.VaultIssuer {
+	out := &cmapi.VaultIssuer{
+		Server: v.Server,
+		Path:   v.Path,
+		Auth: cmapi.VaultAuth{Kubernetes: &cmapi.VaultKubernetesAuth{
+			Path:              v.MountPath,
+			Role:              v.Role,
+			ServiceAccountRef: &cmapi.ServiceAccountRef{Name: v.ServiceAccount},
+		}},
+	}
+	if v.CABundleSecretName != "" {
+		out.CABundleSecretRef = &cmmeta.SecretKeySelector{LocalObjectReference: cmmeta.LocalObjectReference{Name: v.CABundleSecretName}, Key: caBundleKey}
+	}
+	return out
+}
+
+// checkNames refuses profiles whose objects would collide in the cluster: the derived
+// names of a bootstrap chain must be valid and must not take another issuer's name, and
+// its CA Secret must be no other issuer's Secret (all of them live in cert-manager's
+// namespace, and the bootstrap Certificate overwrites the Secret it names; Secrets that
+// issuers only read may be shared). It also refuses putting cert-manager's namespace in
+// scope with a bootstrap chain: TLS-04 would refuse the bootstrap CA Certificate there,
+// since its issuer is deliberately not an approved one.
+func checkNames(p *profile.Profile) error {
+	issuers := map[string]string{} // ClusterIssuer name -> profile issuer that emits it
+	written := map[string]string{} // Secret a bootstrap Certificate writes -> its issuer
+	referenced := map[string]string{}
+	selfSigned := false
+	for _, is := range p.Spec.TLS.Issuers {
+		names := []string{is.Name}
+		switch {
+		case is.ACME != nil:
+			referenced[is.ACME.PrivateKeySecretName] = is.Name
+		case is.CA != nil:
+			referenced[is.CA.SecretName] = is.Name
+		case is.Vault != nil:
+			if is.Vault.CABundleSecretName != "" {
+				referenced[is.Vault.CABundleSecretName] = is.Name
+			}
+		case is.SelfSigned != nil:
+			selfSigned = true
+			names = append(names, is.Name+selfSignedSuffix)
+			secret := is.Name + caSecretSuffix
+			if errs := validation.IsDNS1123Subdomain(secret); len(errs) > 0 {
+				return fmt.Errorf("issuer %s: its CA Certificate and Secret name %q is not valid: %s", is.Name, secret, errs[0])
+			}
+			written[secret] = is.Name
+		}
+		for _, n := range names {
+			if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {
+				return fmt.Errorf("issuer %s: ClusterIssuer name %q is not valid: %s", is.Name, n, errs[0])
+			}
+			if other, taken := issuers[n]; taken {
+				return fmt.Errorf("issuer %s: ClusterIssuer %q is also emitted for issuer %s", is.Name, n, other)
+			}
+			issuers[n] = is.Name
+		}
+	}
+	for _, secret := range slices.Sorted(maps.Keys(written)) {
+		if other, ok := referenced[secret]; ok {
+			return fmt.Errorf("issuer %s: its bootstrap CA Certificate would overwrite Secret %s/%s, which issuer %s uses", written[secret], Namespace, secret, other)
+		}
+	}
+	if selfSigned && slices.Contains(p.Spec.Namespaces.Include, Namespace) {
+		return fmt.Errorf("spec.namespaces.include names %s: TLS-04 would refuse the bootstrap CA Certificate there, which its SelfSigned issuer must sign", Namespace)
+	}
+	return nil
 }
