@@ -144,10 +144,17 @@ func TestKyvernoEngineVerifiesSignatures(t *testing.T) {
 		files = append(files, path)
 		keys[tc.name] = key
 	}
-	verdicts := e.apply(t, []string{policy}, files, nil).Verdicts()
+	res := e.apply(t, []string{policy}, files, nil)
+	verdicts := res.Verdicts()
 	for _, tc := range cases {
 		if got := verdicts[keys[tc.name]]; got != tc.want {
 			t.Errorf("%s: Kyverno says %q, want %q (all: %v)", tc.name, got, tc.want, verdicts)
+		}
+	}
+	// A denial must name the control, so the team knows which rule refused the Pod.
+	for _, row := range res.Results {
+		if row.Result == "fail" && !strings.Contains(row.Message, "SUP-04") {
+			t.Errorf("%s denied with %q, which does not name SUP-04", row.Name, row.Message)
 		}
 	}
 }
