@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/cel-go/cel"
 	kyvernov1 "github.com/kyverno/api/api/policies.kyverno.io/v1"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -345,5 +346,53 @@ func TestExceptions(t *testing.T) {
 	}
 	if _, ok := pe.Annotations[meta.AnnotationTicket]; ok {
 		t.Error("empty ticket annotation written")
+	}
+}
+
+// TestExceptionConditionHoldsForEveryOperation evaluates the exception's namespace test
+// as CEL: Kyverno hands it a null object on DELETE and a null oldObject on CREATE.
+func TestExceptionConditionHoldsForEveryOperation(t *testing.T) {
+	p, cat := payments(t)
+	pe := generate(t, p, cat)["PolicyException/payments-soc2-sec-142"].Object.(*kyvernov1.PolicyException)
+	env, err := cel.NewEnv(cel.Variable("object", cel.DynType), cel.Variable("oldObject", cel.DynType), cel.OptionalTypes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ast, iss := env.Compile(pe.Spec.MatchConditions[0].Expression)
+	if iss.Err() != nil {
+		t.Fatal(iss.Err())
+	}
+	prg, err := env.Program(ast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(ns string) map[string]any {
+		md := map[string]any{"name": "x"}
+		if ns != "" {
+			md["namespace"] = ns
+		}
+		return map[string]any{"metadata": md}
+	}
+	cases := []struct {
+		name              string
+		object, oldObject any
+		want              bool
+	}{
+		{"create there", in("legacy-batch"), nil, true},
+		{"update there", in("legacy-batch"), in("legacy-batch"), true},
+		{"delete there", nil, in("legacy-batch"), true},
+		{"create elsewhere", in("payments"), nil, false},
+		{"delete elsewhere", nil, in("payments"), false},
+		{"cluster-scoped", in(""), nil, false},
+	}
+	for _, tc := range cases {
+		out, _, err := prg.Eval(map[string]any{"object": tc.object, "oldObject": tc.oldObject})
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if out.Value() != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, out.Value(), tc.want)
+		}
 	}
 }
