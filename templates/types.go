@@ -37,13 +37,16 @@ type Control struct {
 
 // References are upstream sources for a control.
 type References struct {
-	// CIS is the CIS Kubernetes Benchmark section, e.g. "5.2.2".
+	// CIS is the CIS Kubernetes Benchmark recommendation, numbered as in benchmark v1.8 and
+	// later, e.g. "5.2.2"; several are comma-separated ("5.2.3, 5.2.4, 5.2.5").
 	CIS string `json:"cis,omitempty"`
-	// PSS is the Pod Security Standards check name, e.g. "Privileged Containers".
+	// PSS is the Pod Security Standards check name, e.g. "Privileged Containers", or "all"
+	// for a control that applies a whole profile.
 	PSS string `json:"pss,omitempty"`
 	// PSSLevel is baseline or restricted.
 	PSSLevel string `json:"pssLevel,omitempty"`
-	// KyvernoPolicy is the kyverno/policies library path the rule mirrors.
+	// KyvernoPolicy is the kyverno/policies library directory the control mirrors, in its CEL
+	// form where the library has one, e.g. "pod-security-vpol/baseline/disallow-privileged-containers".
 	KyvernoPolicy string `json:"kyvernoPolicy,omitempty"`
 	// Links are further reading.
 	Links []string `json:"links,omitempty"`
@@ -83,37 +86,51 @@ type Rule struct {
 	Variables []Expression `json:"variables,omitempty"`
 	// Validations must all hold for an admitted object.
 	Validations []Validation `json:"validations"`
-	// Autogen extends Pod rules to Pod controllers (Deployment, StatefulSet, ...).
+	// Autogen extends a rule on core v1 pods to Pod controllers (Deployment, StatefulSet, ...):
+	// Kyverno rewrites object.spec and object.metadata to the pod template. Kyverno can do so
+	// only for a rule whose sole resource is pods.
 	Autogen bool `json:"autogen,omitempty"`
 }
 
 // ResourceRule matches API resources.
 type ResourceRule struct {
-	APIGroups   []string `json:"apiGroups"`
+	// APIGroups are the API groups; "" is the core group.
+	APIGroups []string `json:"apiGroups"`
+	// APIVersions are the versions matched, e.g. v1.
 	APIVersions []string `json:"apiVersions"`
-	Resources   []string `json:"resources"`
+	// Resources are plural resource names, e.g. pods.
+	Resources []string `json:"resources"`
 	// Operations default to CREATE and UPDATE.
 	Operations []string `json:"operations,omitempty"`
 }
 
 // Expression is a named CEL expression.
 type Expression struct {
-	Name       string `json:"name"`
+	// Name is how other expressions refer to it (variables.<name>); unique within the rule
+	// and distinct from the control's parameter names.
+	Name string `json:"name"`
+	// Expression is the CEL source.
 	Expression string `json:"expression"`
 }
 
 // Validation is one CEL assertion with the message shown on denial.
 type Validation struct {
-	Expression        string `json:"expression"`
-	Message           string `json:"message,omitempty"`
+	// Expression must be true for the object to be admitted.
+	Expression string `json:"expression"`
+	// Message starts with the control id ("POD-03: ..."), so a denial names the control.
+	Message string `json:"message,omitempty"`
+	// MessageExpression is a CEL string built at denial time; Message is the fallback when it fails.
 	MessageExpression string `json:"messageExpression,omitempty"`
 }
 
 // Gap is a Trust Services Criteria area the catalogue deliberately does not cover.
 type Gap struct {
-	TSC    []string `json:"tsc"`
-	Area   string   `json:"area"`
-	Reason string   `json:"reason"`
+	// TSC are the criteria points not covered.
+	TSC []string `json:"tsc"`
+	// Area names them for a reader, e.g. Privacy.
+	Area string `json:"area"`
+	// Reason says why no admission-time control can honestly cover them.
+	Reason string `json:"reason"`
 }
 
 // Catalogue is the loaded control set.
