@@ -27,7 +27,8 @@ var (
 	loadErr  error
 )
 
-// Load parses the embedded catalogue once; controls are sorted by id.
+// Load parses the embedded catalogue once; controls are sorted by id. Every caller shares the
+// returned catalogue and must not modify it.
 func Load() (*Catalogue, error) {
 	loadOnce.Do(func() { loaded, loadErr = parse() })
 	return loaded, loadErr
@@ -37,26 +38,26 @@ func parse() (*Catalogue, error) {
 	cat := &Catalogue{}
 	head, err := files.ReadFile("catalogue.yaml")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading catalogue.yaml: %w", err)
 	}
 	if err := yaml.UnmarshalStrict(head, cat); err != nil {
 		return nil, fmt.Errorf("catalogue.yaml: %w", err)
 	}
 	gaps, err := files.ReadFile("gaps.yaml")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading gaps.yaml: %w", err)
 	}
 	if err := yaml.UnmarshalStrict(gaps, &cat.Gaps); err != nil {
 		return nil, fmt.Errorf("gaps.yaml: %w", err)
 	}
 	entries, err := files.ReadDir("controls")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing controls: %w", err)
 	}
 	for _, e := range entries {
 		data, err := files.ReadFile(path.Join("controls", e.Name()))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("reading controls/%s: %w", e.Name(), err)
 		}
 		var c Control
 		if err := yaml.UnmarshalStrict(data, &c); err != nil {
