@@ -5,9 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"bulwark.dev/bulwark/profile"
@@ -19,158 +17,155 @@ var (
 	peerAuthGVK  = schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"}
 )
 
-// scope decides, from the bundle index alone, which namespaces are in scope now.
-type scope struct {
-	include, exclude, sensitiveInclude map[string]bool
-	selector, sensitive                labels.Selector
+// Namespace labels coverage reads.
+const (
+	labelPSAEnforce   = "pod-security.kubernetes.io/enforce"
+	labelInjection    = "istio-injection"
+	labelRevision     = "istio.io/rev"
+	labelDataplane    = "istio.io/dataplane-mode"
+	namespaceControls = "NET-01 NET-02 POD-00 TLS-01 TLS-02"
+)
+
+func (v *verifier) mesh() bool {
+	return v.b.Index.Spec.Scope.Mesh.Provider == profile.MeshIstio
 }
 
-func set(items []string) map[string]bool {
-	m := map[string]bool{}
-	for _, s := range items {
-		m[s] = true
+// coverageKinds are the kinds coverage judges whoever created the objects, so they are
+// listed whole rather than by the bundle's labels.
+func (v *verifier) coverageKinds() []schema.GroupVersionKind {
+	kinds := []schema.GroupVersionKind{namespaceGVK}
+	if v.enabled("NET-01") || v.enabled("NET-02") {
+		kinds = append(kinds, netpolGVK)
 	}
-	return m
-}
-
-func newScope(n profile.Namespaces) (*scope, error) {
-	s := &scope{include: set(n.Include), exclude: set(n.Exclude), sensitiveInclude: set(n.SensitiveInclude),
-		selector: labels.Nothing(), sensitive: labels.Nothing()}
-	var err error
-	if n.Selector != nil {
-		if s.selector, err = metav1.LabelSelectorAsSelector(n.Selector); err != nil {
-			return nil, fmt.Errorf("bundle scope selector: %w", err)
-		}
+	if v.mesh() && v.enabled("TLS-01") {
+		kinds = append(kinds, peerAuthGVK)
 	}
-	if n.Sensitive != nil {
-		if s.sensitive, err = metav1.LabelSelectorAsSelector(n.Sensitive); err != nil {
-			return nil, fmt.Errorf("bundle sensitive selector: %w", err)
-		}
-	}
-	return s, nil
+	return kinds
 }
 
-func (s *scope) inScope(name string, l map[string]string) bool {
-	if s.exclude[name] {
-		return false
-	}
-	return s.include[name] || s.selector.Matches(labels.Set(l))
-}
-
-func (s *scope) isSensitive(name string, l map[string]string) bool {
-	return s.sensitiveInclude[name] || s.sensitive.Matches(labels.Set(l))
-}
-
-// coverage checks every namespace in scope at verify time, however its objects got there.
+// coverage checks every namespace in scope at verify time (not at build time), however
+// its objects got there: statically from the bundle, by Kyverno, or by hand.
 func (v *verifier) coverage() error {
 	sc := v.b.Index.Spec.Scope
-	s, err := newScope(sc.Namespaces)
-	if err != nil {
-		return err
-	}
-	nss, err := v.list(namespaceGVK, "")
-	if err != nil {
-		return err
-	}
-	var inScope []unstructured.Unstructured
-	for _, ns := range nss {
+	s := v.in.scope
+	nss := v.live[namespaceGVK.GroupKind()]
+	var inScope []*unstructured.Unstructured
+	present := map[string]bool{}
+	for i := range nss {
+		ns := &nss[i]
+		present[ns.GetName()] = true
+		// A Terminating namespace admits no new pods: nothing there needs guarding.
 		if ns.GetDeletionTimestamp() == nil && s.inScope(ns.GetName(), ns.GetLabels()) {
 			inScope = append(inScope, ns)
 		}
 	}
 	sort.Slice(inScope, func(i, j int) bool { return inScope[i].GetName() < inScope[j].GetName() })
 	v.report.Stats.Namespaces = len(inScope)
-	present := map[string]bool{}
-	for _, ns := range nss {
-		present[ns.GetName()] = true
+
+	var perNS []string
+	for _, c := range strings.Fields(namespaceControls) {
+		if v.enabled(c) && (v.mesh() || !strings.HasPrefix(c, "TLS-")) {
+			perNS = append(perNS, c)
+		}
 	}
 	for _, name := range sc.Namespaces.Include {
-		if !present[name] {
-			v.add(CheckCoverage, Fail, []string{"NET-01"}, &ObjectRef{APIVersion: "v1", Kind: "Namespace", Name: name},
-				"namespace %s is named in the profile but does not exist", name)
+		if !present[name] && !s.exclude[name] && len(perNS) > 0 {
+			f := v.add(CheckCoverage, Fail, perNS, nsRef(name), "namespace %s is named in the profile but does not exist", name)
+			f.Command = "kubectl get namespace " + name
 		}
 	}
 
-	byNS := map[string][]unstructured.Unstructured{}
-	if v.enabled("NET-01") || v.enabled("NET-02") {
-		nps, err := v.list(netpolGVK, "")
-		if err != nil {
-			return err
-		}
-		for _, np := range nps {
-			byNS[np.GetNamespace()] = append(byNS[np.GetNamespace()], np)
-		}
+	netpols := map[string][]*unstructured.Unstructured{}
+	for i := range v.live[netpolGVK.GroupKind()] {
+		np := &v.live[netpolGVK.GroupKind()][i]
+		netpols[np.GetNamespace()] = append(netpols[np.GetNamespace()], np)
 	}
-	mesh := sc.Mesh.Provider == profile.MeshIstio
+	root := sc.Mesh.RootNamespace
 	meshWide := false
-	paByNS := map[string][]unstructured.Unstructured{}
-	if mesh && v.enabled("TLS-01") {
-		pas, err := v.list(peerAuthGVK, "")
-		if err != nil {
-			if _, notServed := err.(errNotServed); !notServed {
-				return err
-			}
+	peerAuths := map[string][]*unstructured.Unstructured{}
+	for i := range v.live[peerAuthGVK.GroupKind()] {
+		pa := &v.live[peerAuthGVK.GroupKind()][i]
+		if pa.GetNamespace() == root && !hasSelector(pa) && paMode(pa) == "STRICT" {
+			meshWide = true
 		}
-		for _, pa := range pas {
-			if pa.GetNamespace() == sc.Mesh.RootNamespace && !hasSelector(pa) && paMode(pa) == "STRICT" {
-				meshWide = true
-			}
-			paByNS[pa.GetNamespace()] = append(paByNS[pa.GetNamespace()], pa)
-		}
+		peerAuths[pa.GetNamespace()] = append(peerAuths[pa.GetNamespace()], pa)
 	}
 
 	failures := map[string]int{}
-	fail := func(control, ns, format string, args ...any) {
+	fail := func(control, ns, command, format string, args ...any) {
 		failures[control]++
-		v.add(CheckCoverage, Fail, []string{control}, &ObjectRef{APIVersion: "v1", Kind: "Namespace", Name: ns}, format, args...)
+		f := v.add(CheckCoverage, Fail, []string{control}, nsRef(ns), format, args...)
+		f.Command = command
 	}
 	deny := sc.Network.DefaultDeny
+	if len(deny) == 0 {
+		deny = []profile.PolicyType{profile.Ingress, profile.Egress}
+	}
 	for _, ns := range inScope {
 		name := ns.GetName()
-		if v.enabled("NET-01") && !hasDefaultDeny(byNS[name], deny) {
-			fail("NET-01", name, "namespace %s is in scope but has no default-deny NetworkPolicy for %v", name, deny)
+		netpolCmd := "kubectl get networkpolicies -n " + name + " -o yaml"
+		labelCmd := "kubectl get namespace " + name + " --show-labels"
+		if v.enabled("NET-01") && !hasDefaultDeny(netpols[name], deny) {
+			fail("NET-01", name, netpolCmd, "namespace %s is in scope but no NetworkPolicy denies %s to every pod by default", name, joinTypes(deny))
 		}
-		if v.enabled("NET-02") && allowsDNS(sc.Network) && !hasDNSEgress(byNS[name]) {
-			fail("NET-02", name, "namespace %s denies egress but has no NetworkPolicy allowing DNS (port 53)", name)
+		if v.enabled("NET-02") && allowsDNS(sc.Network) && !hasDNSEgress(netpols[name]) {
+			fail("NET-02", name, netpolCmd, "namespace %s denies egress but no NetworkPolicy lets every pod reach DNS (UDP port 53)", name)
 		}
 		if v.enabled("POD-00") {
 			want := "baseline"
 			if s.isSensitive(name, ns.GetLabels()) {
 				want = "restricted"
 			}
-			got := ns.GetLabels()["pod-security.kubernetes.io/enforce"]
+			got := ns.GetLabels()[labelPSAEnforce]
 			if got != want && !(want == "baseline" && got == "restricted") {
-				fail("POD-00", name, "namespace %s enforces Pod Security %q, want %q", name, got, want)
+				fail("POD-00", name, labelCmd, "namespace %s enforces Pod Security %s, want %s=%s", name, orUnknown(got, "nothing"), labelPSAEnforce, want)
 			}
 		}
-		if mesh && v.enabled("TLS-01") {
-			ok := meshWide
-			for _, pa := range paByNS[name] {
-				switch mode := paMode(pa); {
-				case !hasSelector(pa) && mode == "STRICT":
-					ok = true
-				case mode == "PERMISSIVE" || mode == "DISABLE":
-					fail("TLS-01", name, "PeerAuthentication %s/%s sets mTLS %s", name, pa.GetName(), mode)
+		if v.mesh() && v.enabled("TLS-01") {
+			strict := meshWide
+			for _, pa := range peerAuths[name] {
+				if !hasSelector(pa) && paMode(pa) == "STRICT" {
+					strict = true
 				}
 			}
-			if !ok {
-				fail("TLS-01", name, "namespace %s has no STRICT mTLS: no mesh-wide STRICT PeerAuthentication in %s and none in the namespace", name, sc.Mesh.RootNamespace)
+			for _, pa := range peerAuths[name] {
+				if weak := weakModes(pa); len(weak) > 0 {
+					failures["TLS-01"]++
+					v.add(CheckCoverage, Fail, []string{"TLS-01"}, refOf(pa), "PeerAuthentication %s/%s weakens mTLS in namespace %s to %s",
+						name, pa.GetName(), name, strings.Join(weak, ", "))
+				}
+			}
+			if !strict {
+				fail("TLS-01", name, "kubectl get peerauthentications.security.istio.io -n "+root+" -o yaml",
+					"namespace %s has no STRICT mTLS: no mesh-wide STRICT PeerAuthentication in %s and none in the namespace", name, root)
 			}
 		}
-		if mesh && v.enabled("TLS-02") && ns.GetLabels()["istio-injection"] != "enabled" {
-			fail("TLS-02", name, "namespace %s is not enrolled in the mesh (label istio-injection=enabled)", name)
+		if v.mesh() && v.enabled("TLS-02") && !enrolled(ns.GetLabels()) {
+			fail("TLS-02", name, labelCmd, "namespace %s is not enrolled in the mesh (%s=enabled)", name, labelInjection)
 		}
 	}
-	for _, c := range []string{"NET-01", "NET-02", "POD-00", "TLS-01", "TLS-02"} {
-		if v.enabled(c) && failures[c] == 0 && (mesh || !strings.HasPrefix(c, "TLS")) {
+	for _, c := range perNS {
+		if failures[c] == 0 {
 			v.add(CheckCoverage, Pass, []string{c}, nil, "all %d namespaces in scope are covered", len(inScope))
 		}
 	}
 	return nil
 }
 
+func nsRef(name string) *ObjectRef {
+	return &ObjectRef{APIVersion: "v1", Kind: "Namespace", Name: name}
+}
+
+func joinTypes(types []profile.PolicyType) string {
+	s := make([]string, len(types))
+	for i, t := range types {
+		s[i] = string(t)
+	}
+	return strings.Join(s, " and ")
+}
+
 func allowsDNS(n profile.Network) bool {
-	denyEgress := false
+	denyEgress := len(n.DefaultDeny) == 0 // defaulted to both
 	for _, t := range n.DefaultDeny {
 		if t == profile.Egress {
 			denyEgress = true
@@ -179,11 +174,17 @@ func allowsDNS(n profile.Network) bool {
 	return denyEgress && (n.AllowDNS == nil || *n.AllowDNS)
 }
 
-// hasDefaultDeny finds a policy selecting every pod that denies each type with no rule.
-func hasDefaultDeny(nps []unstructured.Unstructured, deny []profile.PolicyType) bool {
+// selectsAllPods reports whether a NetworkPolicy's podSelector is empty.
+func selectsAllPods(np *unstructured.Unstructured) bool {
+	sel, _, _ := unstructured.NestedMap(np.Object, "spec", "podSelector")
+	return len(sel) == 0
+}
+
+// hasDefaultDeny finds a policy that selects every pod and, for each denied type, lists
+// the type and allows nothing of it.
+func hasDefaultDeny(nps []*unstructured.Unstructured, deny []profile.PolicyType) bool {
 	for _, np := range nps {
-		sel, _, _ := unstructured.NestedMap(np.Object, "spec", "podSelector")
-		if len(sel) != 0 {
+		if !selectsAllPods(np) {
 			continue
 		}
 		types, _, _ := unstructured.NestedStringSlice(np.Object, "spec", "policyTypes")
@@ -201,15 +202,22 @@ func hasDefaultDeny(nps []unstructured.Unstructured, deny []profile.PolicyType) 
 	return false
 }
 
-func hasDNSEgress(nps []unstructured.Unstructured) bool {
+// hasDNSEgress finds a policy that lets every pod send to UDP port 53 (DNS's transport;
+// a TCP-only allowance leaves lookups failing). A rule without ports allows every port.
+func hasDNSEgress(nps []*unstructured.Unstructured) bool {
 	for _, np := range nps {
+		if !selectsAllPods(np) {
+			continue
+		}
 		rules, _, _ := unstructured.NestedSlice(np.Object, "spec", "egress")
 		for _, r := range rules {
 			m, _ := r.(map[string]any)
 			ports, _ := m["ports"].([]any)
+			if len(ports) == 0 {
+				return true
+			}
 			for _, p := range ports {
-				pm, _ := p.(map[string]any)
-				if fmt.Sprint(pm["port"]) == "53" {
+				if pm, _ := p.(map[string]any); allowsUDP53(pm) {
 					return true
 				}
 			}
@@ -218,14 +226,66 @@ func hasDNSEgress(nps []unstructured.Unstructured) bool {
 	return false
 }
 
-func hasSelector(pa unstructured.Unstructured) bool {
+func allowsUDP53(p map[string]any) bool {
+	if proto, _ := p["protocol"].(string); proto != "UDP" {
+		return false // the API defaults an absent protocol to TCP
+	}
+	port, ok := p["port"]
+	if !ok || port == nil {
+		return true // every port of the protocol
+	}
+	lo, ok := number(port)
+	if !ok {
+		if s, isStr := port.(string); isStr {
+			return s == "53" || s == "dns" || s == "domain"
+		}
+		return false
+	}
+	hi := lo
+	if end, ok := number(p["endPort"]); ok {
+		hi = end
+	}
+	return lo <= 53 && 53 <= hi
+}
+
+func hasSelector(pa *unstructured.Unstructured) bool {
 	sel, found, _ := unstructured.NestedMap(pa.Object, "spec", "selector")
 	return found && len(sel) > 0
 }
 
-func paMode(pa unstructured.Unstructured) string {
+func paMode(pa *unstructured.Unstructured) string {
 	mode, _, _ := unstructured.NestedString(pa.Object, "spec", "mtls", "mode")
 	return mode
+}
+
+// weakModes lists where a PeerAuthentication lets plaintext in: its mode, or a port's.
+func weakModes(pa *unstructured.Unstructured) []string {
+	var out []string
+	if m := paMode(pa); m == "PERMISSIVE" || m == "DISABLE" {
+		out = append(out, m)
+	}
+	ports, _, _ := unstructured.NestedMap(pa.Object, "spec", "portLevelMtls")
+	keys := make([]string, 0, len(ports))
+	for k := range ports {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		pm, _ := ports[k].(map[string]any)
+		if m, _ := pm["mode"].(string); m == "PERMISSIVE" || m == "DISABLE" {
+			out = append(out, fmt.Sprintf("%s on port %s", m, k))
+		}
+	}
+	return out
+}
+
+// enrolled reports whether a namespace's pods get the mesh: sidecar injection (the
+// istio-injection label wins over a revision label, as in Istio) or ambient mode.
+func enrolled(l map[string]string) bool {
+	if v, ok := l[labelInjection]; ok {
+		return v == "enabled"
+	}
+	return l[labelRevision] != "" || l[labelDataplane] == "ambient"
 }
 
 func contains(list []string, s string) bool {

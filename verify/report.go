@@ -3,11 +3,41 @@
 // covered, the GitOps tool reporting the bundle's digest, no expired exception, and no object
 // left behind by an earlier version. It works from the bundle alone (the index carries the
 // scope) and reads the cluster with one paginated LIST per kind.
+//
+// # Report schema
+//
+// `bulwark verify -o json` prints a JSON list with one Report per cluster. The schema is
+// bulwark.dev/v1alpha1 VerifyReport; fields are only ever added within a version:
+//
+//	apiVersion  "bulwark.dev/v1alpha1"
+//	kind        "VerifyReport"
+//	cluster     kubeconfig context the report is about
+//	bundle      {profile, version, digest, framework, catalogue}: what was verified
+//	converged   true when nothing failed and the cluster could be checked
+//	checkedAt   RFC 3339 time, seconds, UTC
+//	findings[]  failures first, then warnings, then passes; within each by control:
+//	  check     present | matching | ready | coverage | gitops | exception | drift
+//	  status    fail | warn | pass
+//	  controls  catalogue control ids the finding evidences (may be empty)
+//	  tsc       SOC 2 Trust Services Criteria of those controls, sorted
+//	  object    {apiVersion, kind, namespace, name} of the object concerned, if any
+//	  message   what was found, naming the object, namespace and values
+//	  command   kubectl command that shows the object (failures and warnings only)
+//	controls[]  per control, sorted by id: {id, title, tsc, status, failures}, status being
+//	            the worst of its findings
+//	stats       {apiCalls, bytes, lists, retries, namespacesInScope, objects}: the cost
+//	error       set instead of findings when the cluster could not be checked
 package verify
 
 import (
 	"sort"
 	"time"
+)
+
+// The report's identity in its JSON form.
+const (
+	ReportAPIVersion = "bulwark.dev/v1alpha1"
+	ReportKind       = "VerifyReport"
 )
 
 // Status is the outcome of one check.
@@ -25,39 +55,65 @@ type Check string
 
 // The checks.
 const (
-	CheckPresent   Check = "present"
-	CheckMatching  Check = "matching"
-	CheckReady     Check = "ready"
-	CheckCoverage  Check = "coverage"
-	CheckGitOps    Check = "gitops"
+	// CheckPresent: a bundle object exists (and, when passing, matches).
+	CheckPresent Check = "present"
+	// CheckMatching: a field the bundle sets has a different live value.
+	CheckMatching Check = "matching"
+	// CheckReady: Kyverno policies, cert-manager issuers and certificates report ready.
+	CheckReady Check = "ready"
+	// CheckCoverage: every namespace in scope now is covered; the API server audits.
+	CheckCoverage Check = "coverage"
+	// CheckGitOps: Flux or Argo CD report the bundle's digest, applied and healthy.
+	CheckGitOps Check = "gitops"
+	// CheckException: no exception expired; those expiring soon are warned about.
 	CheckException Check = "exception"
-	CheckDrift     Check = "drift"
+	// CheckDrift: an object labelled as the profile's that the bundle does not contain.
+	CheckDrift Check = "drift"
 )
 
 // ObjectRef names a cluster object.
 type ObjectRef struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
-	Namespace  string `json:"namespace,omitempty"`
-	Name       string `json:"name"`
+	// Namespace is empty for cluster-scoped objects.
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
 }
 
 // Finding is one result, tied to the controls and criteria it evidences.
 type Finding struct {
-	Check    Check      `json:"check"`
-	Status   Status     `json:"status"`
-	Controls []string   `json:"controls"`
-	TSC      []string   `json:"tsc"`
-	Object   *ObjectRef `json:"object,omitempty"`
-	Message  string     `json:"message"`
-	// Command is the kubectl command that shows the object.
+	// Check is what was checked.
+	Check Check `json:"check"`
+	// Status is fail, warn or pass.
+	Status Status `json:"status"`
+	// Controls are the catalogue control ids the finding evidences; never null.
+	Controls []string `json:"controls"`
+	// TSC are the Trust Services Criteria of those controls, sorted; never null.
+	TSC []string `json:"tsc"`
+	// Object is the object concerned, when there is one.
+	Object *ObjectRef `json:"object,omitempty"`
+	// Message says what was found.
+	Message string `json:"message"`
+	// Command is the kubectl command that shows the object, for failures and warnings.
 	Command string `json:"command,omitempty"`
+}
+
+// ControlResult is the verdict on one control: the worst status of its findings.
+type ControlResult struct {
+	ID    string   `json:"id"`
+	Title string   `json:"title,omitempty"`
+	TSC   []string `json:"tsc"`
+	// Status is fail if any finding of the control failed, else warn if any warned.
+	Status Status `json:"status"`
+	// Failures counts the control's failing findings.
+	Failures int `json:"failures"`
 }
 
 // BundleRef identifies the bundle verified.
 type BundleRef struct {
-	Profile   string `json:"profile"`
-	Version   string `json:"version"`
+	Profile string `json:"profile"`
+	Version string `json:"version"`
+	// Digest is the bundle's OCI manifest digest, when known.
 	Digest    string `json:"digest,omitempty"`
 	Framework string `json:"framework"`
 	Catalogue string `json:"catalogue"`
@@ -65,37 +121,63 @@ type BundleRef struct {
 
 // Stats is what verification cost the API server.
 type Stats struct {
+	// APICalls counts HTTP requests sent, retries and discovery included.
 	APICalls int64 `json:"apiCalls"`
-	Bytes    int64 `json:"bytes"`
+	// Bytes counts response body bytes read.
+	Bytes int64 `json:"bytes"`
+	// Lists counts the kinds listed (each LIST may span several pages).
+	Lists int `json:"lists"`
+	// Retries counts requests repeated after throttling or a brief outage.
+	Retries int64 `json:"retries"`
 	// Namespaces is how many namespaces were in scope.
 	Namespaces int `json:"namespacesInScope"`
-	Objects    int `json:"objects"`
+	// Objects is how many objects the LISTs returned.
+	Objects int `json:"objects"`
 }
 
 // Report is the verdict for one cluster. Its JSON form is the documented, stable schema
-// of `bulwark verify -o json` (one report per cluster, in a list).
+// of `bulwark verify -o json` (see the package documentation).
 type Report struct {
 	APIVersion string    `json:"apiVersion"`
 	Kind       string    `json:"kind"`
 	Cluster    string    `json:"cluster"`
 	Bundle     BundleRef `json:"bundle"`
-	Converged  bool      `json:"converged"`
-	CheckedAt  time.Time `json:"checkedAt"`
-	Findings   []Finding `json:"findings"`
-	Stats      Stats     `json:"stats"`
+	// Converged is true when the cluster was checked and no finding failed.
+	Converged bool `json:"converged"`
+	// CheckedAt is the reference time of the checks (exception expiry is judged against it).
+	CheckedAt time.Time `json:"checkedAt"`
+	Findings  []Finding `json:"findings"`
+	// Controls summarise the findings per control.
+	Controls []ControlResult `json:"controls"`
+	Stats    Stats           `json:"stats"`
 	// Error is set when the cluster could not be checked (unreachable, forbidden).
 	Error string `json:"error,omitempty"`
 }
 
 // Failures counts failing findings.
-func (r *Report) Failures() int {
+func (r *Report) Failures() int { return r.count(Fail) }
+
+// Warnings counts warning findings.
+func (r *Report) Warnings() int { return r.count(Warn) }
+
+func (r *Report) count(s Status) int {
 	n := 0
 	for _, f := range r.Findings {
-		if f.Status == Fail {
+		if f.Status == s {
 			n++
 		}
 	}
 	return n
+}
+
+// FirstFailure returns the first failing finding, for progress lines; nil if none.
+func (r *Report) FirstFailure() *Finding {
+	for i := range r.Findings {
+		if r.Findings[i].Status == Fail {
+			return &r.Findings[i]
+		}
+	}
+	return nil
 }
 
 func rank(s Status) int {
@@ -108,20 +190,62 @@ func rank(s Status) int {
 	return 2
 }
 
-// finish sorts findings (failures first, then by control and object) and sets Converged.
-func (r *Report) finish() {
+// finish sorts findings (failures first, then by control, object and message), sums them
+// up per control (titles and TSC points from the bundle's controls) and sets Converged.
+func (r *Report) finish(controls ...controlInfo) {
 	sort.SliceStable(r.Findings, func(i, j int) bool {
 		a, b := r.Findings[i], r.Findings[j]
 		if rank(a.Status) != rank(b.Status) {
 			return rank(a.Status) < rank(b.Status)
 		}
-		ca, cb := first(a.Controls), first(b.Controls)
-		if ca != cb {
+		if ca, cb := first(a.Controls), first(b.Controls); ca != cb {
 			return ca < cb
+		}
+		if oa, ob := objectKey(a.Object), objectKey(b.Object); oa != ob {
+			return oa < ob
 		}
 		return a.Message < b.Message
 	})
+	info := map[string]controlInfo{}
+	for _, c := range controls {
+		info[c.ID] = c
+	}
+	byID := map[string]*ControlResult{}
+	for _, f := range r.Findings {
+		for _, id := range f.Controls {
+			c := byID[id]
+			if c == nil {
+				c = &ControlResult{ID: id, Title: info[id].Title, TSC: append([]string{}, info[id].TSC...), Status: Pass}
+				byID[id] = c
+			}
+			if rank(f.Status) < rank(c.Status) {
+				c.Status = f.Status
+			}
+			if f.Status == Fail {
+				c.Failures++
+			}
+		}
+	}
+	r.Controls = make([]ControlResult, 0, len(byID))
+	for _, c := range byID {
+		r.Controls = append(r.Controls, *c)
+	}
+	sort.Slice(r.Controls, func(i, j int) bool { return r.Controls[i].ID < r.Controls[j].ID })
 	r.Converged = r.Error == "" && r.Failures() == 0
+}
+
+// controlInfo is what the report takes from a bundle control: its title and TSC.
+type controlInfo struct {
+	ID    string
+	Title string
+	TSC   []string
+}
+
+func objectKey(o *ObjectRef) string {
+	if o == nil {
+		return ""
+	}
+	return o.Kind + "/" + o.Namespace + "/" + o.Name
 }
 
 func first(s []string) string {

@@ -7,88 +7,157 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 
 	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/internal/exitcode"
+)
+
+// Poll intervals of Wait: quick at first (a GitOps sync often lands within seconds), then
+// backing off so a long wait does not load the API server.
+const (
+	waitFirst = time.Second
+	waitMax   = 15 * time.Second
 )
 
 // Wait verifies until the cluster converges or timeout passes, backing off between
-// attempts, with a progress line per attempt. The last report is returned either way; an
-// error means the cluster could not be checked at all before the deadline.
+// attempts and writing one progress line per attempt to progress (nil: none). It returns
+// the last report either way, so a cluster that never converged is a report with Converged
+// false and a nil error. Unreachable clusters are retried until the deadline (the error is
+// then the last one); bad input and refused credentials or permissions are returned at
+// once, since waiting cannot fix them.
 func Wait(ctx context.Context, cfg *rest.Config, b *bundles.Bundle, opts Options, timeout time.Duration, progress io.Writer) (*Report, error) {
 	deadline := time.Now().Add(timeout)
-	delay := time.Second
+	delay := waitFirst
 	var (
 		report *Report
 		err    error
 	)
 	for attempt := 1; ; attempt++ {
-		report, err = Run(ctx, cfg, b, opts)
-		if err == nil && report.Converged {
-			return report, nil
+		r, rerr := Run(ctx, cfg, b, opts)
+		if rerr == nil {
+			report, err = r, nil
+			if r.Converged {
+				return r, nil
+			}
+		} else {
+			err = rerr
+			if permanent(rerr) {
+				return report, rerr
+			}
 		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 || ctx.Err() != nil {
+			// err is nil when the last attempt checked the cluster: not converged, exit 1.
 			return report, err
 		}
+		wait := min(delay, remaining)
 		if progress != nil {
-			if err != nil {
-				fmt.Fprintf(progress, "%s: attempt %d: %v; retrying for %s\n", opts.Cluster, attempt, err, remaining.Round(time.Second))
-			} else {
-				fmt.Fprintf(progress, "%s: attempt %d: %d findings failing; waiting up to %s\n", opts.Cluster, attempt, report.Failures(), remaining.Round(time.Second))
-			}
-		}
-		if delay > remaining {
-			delay = remaining
+			fmt.Fprintln(progress, progressLine(opts.Cluster, attempt, r, rerr, wait, remaining))
 		}
 		select {
 		case <-ctx.Done():
 			return report, err
-		case <-time.After(delay):
+		case <-time.After(wait):
 		}
-		if delay *= 2; delay > 15*time.Second {
-			delay = 15 * time.Second
+		delay = min(2*delay, waitMax)
+	}
+}
+
+// permanent reports errors no amount of waiting fixes.
+func permanent(err error) bool {
+	return exitcode.Of(err, exitcode.Environment) == exitcode.BadInput ||
+		apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)
+}
+
+func progressLine(cluster string, attempt int, r *Report, err error, wait, remaining time.Duration) string {
+	if cluster == "" {
+		cluster = "cluster"
+	}
+	var state string
+	switch {
+	case err != nil:
+		state = err.Error()
+	default:
+		state = fmt.Sprintf("not converged, %d failing", r.Failures())
+		if f := r.FirstFailure(); f != nil {
+			state += " (first: " + f.Message + ")"
 		}
 	}
+	return fmt.Sprintf("%s: attempt %d: %s; next check in %s, %s left", cluster, attempt, state,
+		wait.Round(time.Second), remaining.Round(time.Second))
 }
 
 // Target is one cluster to verify.
 type Target struct {
+	// Name names the cluster in its report (the kubeconfig context).
 	Name   string
 	Config *rest.Config
 }
 
-// Result is one cluster's outcome.
+// Result is one cluster's outcome: a report always, and the error that kept the cluster
+// from being checked, if any.
 type Result struct {
 	Report *Report
 	Err    error
 }
 
-// RunMany verifies several clusters concurrently, one report each, in target order. A
-// cluster that cannot be checked gets a report carrying the error.
+// maxParallel bounds how many clusters are verified at once.
+const maxParallel = 16
+
+// RunMany verifies several clusters concurrently, one report each, in target order; with
+// wait > 0 each is polled as Wait does. A cluster that cannot be checked gets a report
+// carrying the error.
 func RunMany(ctx context.Context, targets []Target, b *bundles.Bundle, opts Options, wait time.Duration, progress io.Writer) []Result {
 	results := make([]Result, len(targets))
-	var wg sync.WaitGroup
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex // progress lines from several clusters must not interleave
+	)
+	sem := make(chan struct{}, maxParallel)
+	var w io.Writer
+	if progress != nil {
+		w = lockedWriter{w: progress, mu: &mu}
+	}
 	for i, t := range targets {
 		wg.Add(1)
-		go func(i int, t Target) {
+		go func() {
 			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			o := opts
 			o.Cluster = t.Name
-			var r *Report
-			var err error
+			var (
+				r   *Report
+				err error
+			)
 			if wait > 0 {
-				r, err = Wait(ctx, t.Config, b, o, wait, progress)
+				r, err = Wait(ctx, t.Config, b, o, wait, w)
 			} else {
 				r, err = Run(ctx, t.Config, b, o)
 			}
-			if err != nil && r == nil {
-				r = &Report{APIVersion: "bulwark.dev/v1alpha1", Kind: "VerifyReport", Cluster: t.Name, Findings: []Finding{}, Error: err.Error(),
-					Bundle: BundleRef{Profile: b.Index.Spec.Profile, Version: b.Index.Spec.Version, Digest: o.Digest, Framework: b.Index.Spec.Framework, Catalogue: b.Index.Spec.Catalogue}}
+			if err != nil {
+				if r == nil {
+					r = newReport(b, o)
+				}
+				r.Error = err.Error()
+				r.Converged = false
 			}
 			results[i] = Result{Report: r, Err: err}
-		}(i, t)
+		}()
 	}
 	wg.Wait()
 	return results
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -1,0 +1,231 @@
+package verify
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/profile"
+)
+
+func u(m map[string]any) unstructured.Unstructured { return unstructured.Unstructured{Object: m} }
+
+func namespace(name string, labels map[string]any) unstructured.Unstructured {
+	return u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name, "labels": labels}})
+}
+
+func netpol(ns, name string, spec map[string]any) unstructured.Unstructured {
+	return u(map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+		"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec})
+}
+
+func peerAuth(ns, name string, spec map[string]any) unstructured.Unstructured {
+	return u(map[string]any{"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+		"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec})
+}
+
+var (
+	denyAll  = map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress", "Egress"}}
+	allowDNS = map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Egress"}, "egress": []any{map[string]any{
+		"ports": []any{map[string]any{"port": int64(53), "protocol": "UDP"}, map[string]any{"port": int64(53), "protocol": "TCP"}}}}}
+	strict = map[string]any{"mtls": map[string]any{"mode": "STRICT"}}
+)
+
+// covered is a namespace with everything a baseline-tier namespace needs.
+func covered(name string, extra ...string) []unstructured.Unstructured {
+	labels := map[string]any{labelPSAEnforce: "baseline", labelInjection: "enabled"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		labels[extra[i]] = extra[i+1]
+	}
+	return []unstructured.Unstructured{namespace(name, labels), netpol(name, "deny", denyAll), netpol(name, "dns", allowDNS)}
+}
+
+func coverageSpec() bundles.IndexSpec {
+	var ctl []bundles.IndexControl
+	for _, id := range strings.Fields(namespaceControls) {
+		ctl = append(ctl, bundles.IndexControl{ID: id, TSC: []string{"CC6.1"}})
+	}
+	return bundles.IndexSpec{
+		Profile: "p", Version: "1.0.0", Controls: ctl,
+		Scope: profile.Spec{
+			Namespaces: profile.Namespaces{
+				Selector:         &metav1.LabelSelector{MatchLabels: map[string]string{"bulwark.dev/scope": "app"}},
+				Include:          []string{"payments"},
+				Exclude:          []string{"kube-system", "istio-system"},
+				Sensitive:        &metav1.LabelSelector{MatchLabels: map[string]string{"bulwark.dev/data-class": "confidential"}},
+				SensitiveInclude: []string{"ledger"},
+			},
+			Network: profile.Network{DefaultDeny: []profile.PolicyType{profile.Ingress, profile.Egress}},
+			Mesh:    profile.Mesh{Provider: profile.MeshIstio, MTLS: "STRICT", RootNamespace: "istio-system"},
+		},
+	}
+}
+
+// runCoverage judges live objects as coverage would after the LISTs, and returns the
+// failures as "CONTROL NAMESPACE" (or "CONTROL Kind NAMESPACE/NAME" for other objects).
+func runCoverage(t *testing.T, spec bundles.IndexSpec, live []unstructured.Unstructured) ([]string, *Report) {
+	t.Helper()
+	b := &bundles.Bundle{Index: bundles.Index{Spec: spec}}
+	in, err := prepare(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &verifier{b: b, in: in, controls: map[string][]string{}, report: newReport(b, Options{}),
+		live: map[schema.GroupKind][]unstructured.Unstructured{}}
+	for _, c := range spec.Controls {
+		v.controls[c.ID] = c.TSC
+	}
+	for _, o := range live {
+		gk := o.GroupVersionKind().GroupKind()
+		v.live[gk] = append(v.live[gk], o)
+	}
+	if err := v.coverage(); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range v.report.Findings {
+		if f.Status != Fail {
+			continue
+		}
+		where := f.Object.Name
+		if f.Object.Kind != "Namespace" {
+			where = f.Object.Kind + " " + f.Object.Namespace + "/" + f.Object.Name
+		}
+		out = append(out, strings.Join(f.Controls, ",")+" "+where)
+		if f.Command == "" || !strings.HasPrefix(f.Command, "kubectl get ") {
+			t.Errorf("finding %q has no kubectl command", f.Message)
+		}
+	}
+	sort.Strings(out)
+	return out, v.report
+}
+
+func TestCoverage(t *testing.T) {
+	root := peerAuth("istio-system", "default", strict)
+	base := func(objs ...unstructured.Unstructured) []unstructured.Unstructured {
+		live := []unstructured.Unstructured{root, namespace("kube-system", nil), namespace("istio-system", nil)}
+		live = append(live, covered("payments")...)
+		return append(live, objs...)
+	}
+	withLabels := func(objs []unstructured.Unstructured, kv ...string) []unstructured.Unstructured {
+		l := objs[0].GetLabels()
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				delete(l, kv[i])
+			} else {
+				l[kv[i]] = kv[i+1]
+			}
+		}
+		objs[0].SetLabels(l)
+		return objs
+	}
+	tests := []struct {
+		name string
+		live []unstructured.Unstructured
+		want []string
+	}{
+		{"all covered", base(covered("shop", "bulwark.dev/scope", "app")...), nil},
+		{"a selected namespace without policies", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"})),
+			[]string{"NET-01 shop", "NET-02 shop"}},
+		{"an unselected namespace is not judged", base(namespace("tools", map[string]any{"team": "x"})), nil},
+		{"an excluded namespace is not judged, even when selected", base(namespace("kube-system", map[string]any{"bulwark.dev/scope": "app"})), nil},
+		{"a terminating namespace is not judged", base(u(map[string]any{"apiVersion": "v1", "kind": "Namespace",
+			"metadata": map[string]any{"name": "old", "deletionTimestamp": "2026-01-01T00:00:00Z", "labels": map[string]any{"bulwark.dev/scope": "app"}}})), nil},
+		{"an included namespace that does not exist", []unstructured.Unstructured{root}, []string{"NET-01,NET-02,POD-00,TLS-01,TLS-02 payments"}},
+		{"default-deny for ingress only", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"}),
+			netpol("shop", "deny", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress"}}), netpol("shop", "dns", allowDNS)),
+			[]string{"NET-01 shop"}},
+		{"default-deny selecting only some pods", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"}),
+			netpol("shop", "deny", map[string]any{"podSelector": map[string]any{"matchLabels": map[string]any{"app": "a"}}, "policyTypes": []any{"Ingress", "Egress"}}),
+			netpol("shop", "dns", allowDNS)),
+			[]string{"NET-01 shop"}},
+		{"a 'deny' that allows ingress", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"}),
+			netpol("shop", "deny", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress", "Egress"}, "ingress": []any{map[string]any{}}}),
+			netpol("shop", "dns", allowDNS)),
+			[]string{"NET-01 shop"}},
+		{"DNS over TCP only", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"}),
+			netpol("shop", "deny", denyAll), netpol("shop", "dns", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Egress"},
+				"egress": []any{map[string]any{"ports": []any{map[string]any{"port": int64(53)}}}}})),
+			[]string{"NET-02 shop"}},
+		{"DNS through a port range and a policy made by hand", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"}),
+			netpol("shop", "deny", denyAll), netpol("shop", "team-dns", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Egress"},
+				"egress": []any{map[string]any{"ports": []any{map[string]any{"port": int64(1), "endPort": int64(1024), "protocol": "UDP"}}}}})),
+			nil},
+		{"sensitive by label needs restricted", base(covered("cards", "bulwark.dev/scope", "app", "bulwark.dev/data-class", "confidential")...), []string{"POD-00 cards"}},
+		{"sensitive by name needs restricted", base(withLabels(covered("ledger"), "bulwark.dev/scope", "app")...), []string{"POD-00 ledger"}},
+		{"restricted satisfies baseline", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), labelPSAEnforce, "restricted")...), nil},
+		{"no PSA label", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), labelPSAEnforce, "")...), []string{"POD-00 shop"}},
+		{"privileged PSA", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), labelPSAEnforce, "privileged")...), []string{"POD-00 shop"}},
+		{"not enrolled in the mesh", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), labelInjection, "disabled")...), []string{"TLS-02 shop"}},
+		{"enrolled by revision", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), labelInjection, "", labelRevision, "stable")...), nil},
+		{"enrolled in ambient mode", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), labelInjection, "", labelDataplane, "ambient")...), nil},
+		{"no mesh-wide STRICT", append(base(covered("shop", "bulwark.dev/scope", "app")...)[1:], peerAuth("istio-system", "default", map[string]any{"mtls": map[string]any{"mode": "PERMISSIVE"}})),
+			[]string{"TLS-01 payments", "TLS-01 shop"}},
+		{"a mesh-wide policy with a selector is not mesh-wide", append(base(covered("shop", "bulwark.dev/scope", "app")...)[1:],
+			peerAuth("istio-system", "default", map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"app": "x"}}, "mtls": map[string]any{"mode": "STRICT"}})),
+			[]string{"TLS-01 payments", "TLS-01 shop"}},
+		{"per-namespace STRICT covers without a mesh-wide policy", append(append(base(covered("shop", "bulwark.dev/scope", "app")...)[1:],
+			peerAuth("shop", "ns", strict)), peerAuth("payments", "ns", strict)), nil},
+		{"a namespace opting out", base(append(covered("shop", "bulwark.dev/scope", "app"), peerAuth("shop", "legacy", map[string]any{"mtls": map[string]any{"mode": "DISABLE"}}))...),
+			[]string{"TLS-01 PeerAuthentication shop/legacy"}},
+		{"a workload port opting out", base(append(covered("shop", "bulwark.dev/scope", "app"), peerAuth("shop", "db", map[string]any{
+			"selector": map[string]any{"matchLabels": map[string]any{"app": "db"}}, "portLevelMtls": map[string]any{"5432": map[string]any{"mode": "PERMISSIVE"}}}))...),
+			[]string{"TLS-01 PeerAuthentication shop/db"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := runCoverage(t, coverageSpec(), tt.live)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("failures %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCoverageFollowsTheBundle(t *testing.T) {
+	live := []unstructured.Unstructured{namespace("shop", map[string]any{"bulwark.dev/scope": "app"}), namespace("payments", nil)}
+
+	// Without a mesh, mesh controls are not judged; without NET-02, DNS is not.
+	spec := coverageSpec()
+	spec.Scope.Mesh = profile.Mesh{Provider: "none"}
+	spec.Controls = []bundles.IndexControl{{ID: "NET-01"}, {ID: "POD-00"}}
+	got, r := runCoverage(t, spec, live)
+	if want := []string{"NET-01 payments", "NET-01 shop", "POD-00 payments", "POD-00 shop"}; !slices.Equal(got, want) {
+		t.Errorf("failures %q, want %q", got, want)
+	}
+	if r.Stats.Namespaces != 2 {
+		t.Errorf("%d namespaces in scope, want 2", r.Stats.Namespaces)
+	}
+
+	// DNS is judged only where egress is denied and the profile allows DNS.
+	spec.Controls = []bundles.IndexControl{{ID: "NET-02"}}
+	spec.Scope.Network.DefaultDeny = []profile.PolicyType{profile.Ingress}
+	if got, _ := runCoverage(t, spec, live); len(got) != 0 {
+		t.Errorf("ingress-only profile: %q", got)
+	}
+	off := false
+	spec.Scope.Network = profile.Network{DefaultDeny: []profile.PolicyType{profile.Egress}, AllowDNS: &off}
+	if got, _ := runCoverage(t, spec, live); len(got) != 0 {
+		t.Errorf("allowDNS false: %q", got)
+	}
+
+	// A pass per control when every namespace is covered, and it says how many.
+	spec = coverageSpec()
+	spec.Scope.Namespaces.Include = nil
+	_, r = runCoverage(t, spec, append([]unstructured.Unstructured{peerAuth("istio-system", "default", strict)}, covered("shop", "bulwark.dev/scope", "app")...))
+	passes := 0
+	for _, f := range r.Findings {
+		if f.Status == Pass && strings.Contains(f.Message, "all 1 namespaces") {
+			passes++
+		}
+	}
+	if passes != 5 {
+		t.Errorf("%d coverage passes, want one per control (5): %+v", passes, r.Findings)
+	}
+}
