@@ -2,13 +2,16 @@ package verify_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,18 +20,27 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
 	"bulwark.dev/bulwark/bundles"
 	"bulwark.dev/bulwark/generators"
+	"bulwark.dev/bulwark/generators/network"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/internal/testenv"
 	"bulwark.dev/bulwark/profile"
 	"bulwark.dev/bulwark/templates"
 	"bulwark.dev/bulwark/verify"
 )
+
+// One real etcd + kube-apiserver for the package's tests (the benchmark starts its own:
+// its 2,000 namespaces would change what the tests judge).
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// The reference time of the tests: both example exceptions hold, neither within 30 days.
+var testNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
 // env is a real cluster with the payments bundle applied and the statuses the absent
 // controllers (Kyverno, cert-manager, Flux) would write.
@@ -42,16 +54,17 @@ type env struct {
 	digest string
 }
 
-// startEnv starts a cluster with the upstream CRDs and builds the example's bundle.
-func startEnv(t testing.TB, example string) *env {
-	c := testenv.StartCluster(t)
+// buildEnv builds the example's bundle (the generators are a test dependency only: verify
+// itself works from the bundle) for cluster c, with the upstream CRDs installed.
+func buildEnv(t testing.TB, c *testenv.Cluster, example string) *env {
+	t.Helper()
 	testenv.InstallCRDs(t, c.Config)
 	e := &env{Client: testenv.NewClient(c.Config), t: t, ctx: context.Background(), c: c}
 	cat, err := templates.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := profile.Load(filepath.Join("..", "examples", example+".yaml"), profile.LoadOptions{KnownControls: cat.IDSet(), Now: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)})
+	p, err := profile.Load(filepath.Join("..", "examples", example+".yaml"), profile.LoadOptions{KnownControls: cat.IDSet(), Now: testNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,21 +80,35 @@ func startEnv(t testing.TB, example string) *env {
 	return e
 }
 
-func newEnv(t testing.TB) *env {
-	e := startEnv(t, "payments")
-	// Namespaces as Kyverno's MutatingPolicies would have labelled them.
-	psa := func(level string) map[string]string {
-		return map[string]string{"pod-security.kubernetes.io/enforce": level, "istio-injection": "enabled"}
+var (
+	sharedEnv  *env
+	sharedOnce sync.Once
+)
+
+// newEnv returns the package's one applied environment.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	sharedOnce.Do(func() {
+		e := buildEnv(t, testenv.SharedCluster(t), "payments")
+		// Namespaces as Kyverno's MutatingPolicies would have labelled them.
+		psa := func(level string) map[string]string {
+			return map[string]string{"pod-security.kubernetes.io/enforce": level, "istio-injection": "enabled"}
+		}
+		for name, l := range map[string]map[string]string{
+			"payments": psa("restricted"), "ledger": psa("restricted"), "legacy-batch": psa("baseline"),
+			"istio-system": nil, "cert-manager": nil, "kyverno": nil, "flux-system": nil,
+		} {
+			e.must(e.Kube.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}, metav1.CreateOptions{}))
+		}
+		e.applyBundle()
+		e.fluxObjects(e.digest)
+		sharedEnv = e
+	})
+	if sharedEnv == nil {
+		t.Fatal("the shared environment failed to start in an earlier test")
 	}
-	for name, l := range map[string]map[string]string{
-		"payments": psa("restricted"), "ledger": psa("restricted"), "legacy-batch": psa("baseline"),
-		"istio-system": nil, "cert-manager": nil, "kyverno": nil, "flux-system": nil,
-	} {
-		e.must(e.Kube.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}, metav1.CreateOptions{}))
-	}
-	e.applyBundle()
-	e.fluxObjects(e.digest)
-	return e
+	sharedEnv.t = t
+	return sharedEnv
 }
 
 // applyBundle applies every bundle object and writes the statuses Kyverno and cert-manager
@@ -94,9 +121,8 @@ func (e *env) applyBundle() {
 		switch {
 		case strings.HasPrefix(o.APIVersion, "policies.kyverno.io/") && o.Kind != "PolicyException":
 			e.setPolicyReady(o.Kind, o.Name, true)
-		case o.Kind == "ClusterIssuer":
-			e.setStatus(schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "ClusterIssuer"}, "", o.Name,
-				map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "KeyPairVerified"}}})
+		case strings.HasPrefix(o.APIVersion, "cert-manager.io/"):
+			e.setCertManagerReady(o.Kind, o.Namespace, o.Name, "True")
 		}
 	}
 }
@@ -146,6 +172,7 @@ func (e *env) setStatus(gvk schema.GroupVersionKind, ns, name string, status map
 	}
 }
 
+// setPolicyReady writes status as Kyverno's policies.kyverno.io/v1 ConditionStatus has it.
 func (e *env) setPolicyReady(kind, name string, ready bool) {
 	e.t.Helper()
 	st := "True"
@@ -156,6 +183,13 @@ func (e *env) setPolicyReady(kind, name string, ready bool) {
 		"conditionStatus": map[string]any{"ready": ready, "conditions": []any{map[string]any{
 			"type": "WebhookConfigured", "status": st, "reason": "Succeeded", "message": "Webhook configured.", "lastTransitionTime": "2026-11-24T00:00:00Z"}}},
 	})
+}
+
+func (e *env) setCertManagerReady(kind, ns, name, status string) {
+	e.t.Helper()
+	e.setStatus(schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: kind}, ns, name,
+		map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": status, "reason": "KeyPairVerified", "message": "ok",
+			"lastTransitionTime": "2026-11-24T00:00:00Z"}}})
 }
 
 func (e *env) fluxObjects(digest string) {
@@ -175,26 +209,44 @@ func (e *env) fluxObjects(digest string) {
 	e.setFlux(digest, digest)
 }
 
+// setFlux writes what source-controller and kustomize-controller report: the revision
+// names the OCI manifest digest; artifact.digest is the stored tarball's own digest.
 func (e *env) setFlux(served, applied string) {
 	e.t.Helper()
 	ready := []any{map[string]any{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "ok", "lastTransitionTime": "2026-11-24T00:00:00Z"}}
+	tarball := "sha256:" + strings.Repeat("7", 64)
 	e.setStatus(schema.GroupVersionKind{Group: "source.toolkit.fluxcd.io", Version: "v1", Kind: "OCIRepository"}, "flux-system", "payments", map[string]any{
-		"conditions": ready,
-		"artifact":   map[string]any{"digest": served, "revision": "1.0.0@" + served, "path": "x", "url": "http://x", "lastUpdateTime": "2026-11-24T00:00:00Z"},
+		"conditions": ready, "observedGeneration": int64(1),
+		"artifact": map[string]any{"digest": tarball, "revision": "1.0.0@" + served, "path": "x", "url": "http://x", "lastUpdateTime": "2026-11-24T00:00:00Z"},
 	})
 	e.setStatus(schema.GroupVersionKind{Group: "kustomize.toolkit.fluxcd.io", Version: "v1", Kind: "Kustomization"}, "flux-system", "payments", map[string]any{
-		"conditions": ready, "lastAppliedRevision": "1.0.0@" + applied,
+		"conditions": ready, "lastAppliedRevision": "1.0.0@" + applied, "observedGeneration": int64(1),
 	})
+}
+
+func (e *env) options() verify.Options {
+	return verify.Options{Cluster: "test", Digest: e.digest, Flux: &verify.NamespacedName{Namespace: "flux-system", Name: "payments"}, Now: testNow}
 }
 
 func (e *env) verify(cfg *rest.Config, now time.Time) (*verify.Report, error) {
-	if now.IsZero() {
-		now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	o := e.options()
+	if !now.IsZero() {
+		o.Now = now
 	}
-	return verify.Run(e.ctx, cfg, e.b, verify.Options{Cluster: "test", Digest: e.digest, Flux: &verify.NamespacedName{Namespace: "flux-system", Name: "payments"}, Now: now})
+	return verify.Run(e.ctx, cfg, e.b, o)
 }
 
-// failing returns the failing findings, as "CHECK CONTROLS OBJECT: message".
+// check verifies as the admin; a cluster that cannot be checked fails the test.
+func (e *env) check(t *testing.T) *verify.Report {
+	t.Helper()
+	r, err := e.verify(e.c.Config, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// failing returns the failing findings, as "CHECK CONTROLS KIND NS/NAME: message".
 func failing(r *verify.Report) []string {
 	var out []string
 	for _, f := range r.Findings {
@@ -210,7 +262,9 @@ func failing(r *verify.Report) []string {
 	return out
 }
 
-// expectOnly asserts the report fails, and every failing finding contains one of wants.
+// expectOnly asserts the report is not converged (exit 1), every want names a failing
+// finding, and every failing finding is named by a want: exactly the object, namespace
+// and control broken, nothing else.
 func expectOnly(t *testing.T, r *verify.Report, wants ...string) {
 	t.Helper()
 	if r.Converged {
@@ -220,9 +274,7 @@ func expectOnly(t *testing.T, r *verify.Report, wants ...string) {
 	for _, w := range wants {
 		found := false
 		for _, f := range fails {
-			if strings.Contains(f, w) {
-				found = true
-			}
+			found = found || strings.Contains(f, w)
 		}
 		if !found {
 			t.Errorf("no failing finding names %q; failures:\n%s", w, strings.Join(fails, "\n"))
@@ -231,82 +283,190 @@ func expectOnly(t *testing.T, r *verify.Report, wants ...string) {
 	for _, f := range fails {
 		ok := false
 		for _, w := range wants {
-			if strings.Contains(f, w) {
-				ok = true
-			}
+			ok = ok || strings.Contains(f, w)
 		}
 		if !ok {
 			t.Errorf("unexpected failure: %s", f)
 		}
 	}
+	for _, f := range r.Findings {
+		if f.Status == verify.Fail && f.Object != nil && !strings.HasPrefix(f.Command, "kubectl get ") {
+			t.Errorf("failure %q has no kubectl command", f.Message)
+		}
+	}
 }
 
-func TestVerifyAgainstRealCluster(t *testing.T) {
+func expectConverged(t *testing.T, r *verify.Report) {
+	t.Helper()
+	if !r.Converged {
+		t.Fatalf("not converged:\n%s", strings.Join(failing(r), "\n"))
+	}
+}
+
+var (
+	netpolGVK = schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}
+	paGVK     = schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"}
+)
+
+func TestConverged(t *testing.T) {
 	e := newEnv(t)
-	check := func(t *testing.T) *verify.Report {
-		t.Helper()
-		r, err := e.verify(e.c.Config, time.Time{})
-		if err != nil {
-			t.Fatal(err)
+	// Record every request, to prove verify LISTs kinds and never GETs a bundle object.
+	var mu sync.Mutex
+	var requests []string
+	cfg := rest.CopyConfig(e.c.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			mu.Lock()
+			requests = append(requests, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
+			mu.Unlock()
+			return rt.RoundTrip(r)
+		})
+	})
+	r, err := e.verify(cfg, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectConverged(t, r)
+	if r.Stats.Namespaces != 3 {
+		t.Errorf("%d namespaces in scope, want payments, ledger, legacy-batch", r.Stats.Namespaces)
+	}
+	if r.Stats.APICalls != int64(len(requests)) || r.Stats.Bytes == 0 {
+		t.Errorf("stats %+v, but %d requests were sent", r.Stats, len(requests))
+	}
+	kinds := map[string]bool{}
+	for _, o := range e.b.Index.Spec.Objects {
+		kinds[o.APIVersion+"/"+o.Kind] = true
+	}
+	// Each kind is one LIST (the bundle's, Namespaces, nothing else the plan does not need).
+	if r.Stats.Lists != len(kinds)+1 {
+		t.Errorf("%d LISTs for %d bundle kinds and Namespaces", r.Stats.Lists, len(kinds))
+	}
+	names := map[string]bool{}
+	for _, o := range e.b.Index.Spec.Objects {
+		names[o.Name] = true
+	}
+	lists := 0
+	for _, req := range requests {
+		path, query, _ := strings.Cut(req, "?")
+		if !strings.HasPrefix(path, "GET ") {
+			t.Errorf("verify wrote: %s", req)
 		}
-		return r
+		if names[path[strings.LastIndex(path, "/")+1:]] {
+			t.Errorf("verify read a bundle object by name: %s", req)
+		}
+		if strings.Contains(query, "limit=") {
+			lists++
+		}
+	}
+	if lists != r.Stats.Lists {
+		t.Errorf("%d paginated LIST requests, %d kinds listed:\n%s", lists, r.Stats.Lists, strings.Join(requests, "\n"))
+	}
+	for _, f := range r.Findings {
+		if len(f.Controls) > 0 && len(f.TSC) == 0 && f.Check != verify.CheckGitOps {
+			t.Errorf("finding %q has controls %v but no TSC points", f.Message, f.Controls)
+		}
 	}
 
-	t.Run("converged", func(t *testing.T) {
-		r := check(t)
-		if !r.Converged {
-			t.Fatalf("not converged:\n%s", strings.Join(failing(r), "\n"))
-		}
-		if r.Stats.Namespaces != 3 || r.Stats.APICalls == 0 {
-			t.Errorf("stats %+v", r.Stats)
-		}
-	})
+	// Small pages: the same verdict, more requests, the same kinds.
+	o := e.options()
+	o.PageSize = 5
+	paged, err := verify.Run(e.ctx, e.c.Config, e.b, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectConverged(t, paged)
+	if paged.Stats.Lists != r.Stats.Lists || paged.Stats.APICalls <= r.Stats.APICalls || paged.Stats.Objects != r.Stats.Objects {
+		t.Errorf("paged stats %+v, unpaged %+v", paged.Stats, r.Stats)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestFailureModes(t *testing.T) {
+	e := newEnv(t)
 
 	t.Run("deleted NetworkPolicy", func(t *testing.T) {
-		gvk := schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}
-		if err := e.resource(gvk, "payments").Delete(e.ctx, "bulwark-default-deny", metav1.DeleteOptions{}); err != nil {
+		if err := e.resource(netpolGVK, "payments").Delete(e.ctx, "bulwark-default-deny", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		defer e.applyFile("network/payments/networkpolicy-bulwark-default-deny.yaml")
-		expectOnly(t, check(t), "present NET-01 NetworkPolicy payments/bulwark-default-deny", "coverage NET-01 Namespace /payments")
+		expectOnly(t, e.check(t), "present NET-01 NetworkPolicy payments/bulwark-default-deny", "coverage NET-01 Namespace /payments")
 	})
 
-	t.Run("weakened PeerAuthentication", func(t *testing.T) {
-		gvk := schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"}
-		pa, err := e.resource(gvk, "istio-system").Get(e.ctx, "default", metav1.GetOptions{})
+	t.Run("changed PeerAuthentication mode", func(t *testing.T) {
+		pa, err := e.resource(paGVK, "istio-system").Get(e.ctx, "default", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		unstructured.SetNestedField(pa.Object, "PERMISSIVE", "spec", "mtls", "mode")
-		e.must(e.resource(gvk, "istio-system").Update(e.ctx, pa, metav1.UpdateOptions{}))
+		e.must(e.resource(paGVK, "istio-system").Update(e.ctx, pa, metav1.UpdateOptions{}))
 		defer e.applyFile("mesh/istio-system/peerauthentication-default.yaml")
-		expectOnly(t, check(t), "matching TLS-01 PeerAuthentication istio-system/default", "coverage TLS-01 Namespace")
+		r := e.check(t)
+		expectOnly(t, r, "matching TLS-01 PeerAuthentication istio-system/default: PeerAuthentication istio-system/default differs from the bundle at .spec.mtls.mode: bundle has \"STRICT\", cluster has \"PERMISSIVE\"",
+			"coverage TLS-01 Namespace /payments", "coverage TLS-01 Namespace /ledger", "coverage TLS-01 Namespace /legacy-batch")
 	})
 
-	t.Run("new namespace in scope without default-deny", func(t *testing.T) {
+	t.Run("a namespace opting out of mTLS", func(t *testing.T) {
+		pa := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+			"metadata": map[string]any{"name": "legacy", "namespace": "legacy-batch"}, "spec": map[string]any{"mtls": map[string]any{"mode": "DISABLE"}}}}
+		e.apply(pa)
+		defer e.resource(paGVK, "legacy-batch").Delete(e.ctx, "legacy", metav1.DeleteOptions{})
+		expectOnly(t, e.check(t), "coverage TLS-01 PeerAuthentication legacy-batch/legacy")
+	})
+
+	t.Run("new in-scope namespace without default-deny", func(t *testing.T) {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{
 			"bulwark.dev/scope": "app", "pod-security.kubernetes.io/enforce": "baseline", "istio-injection": "enabled"}}}
 		e.must(e.Kube.CoreV1().Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}))
 		// Namespaces cannot be deleted without a controller manager: take it out of scope.
-		defer func() {
-			ns, _ := e.Kube.CoreV1().Namespaces().Get(e.ctx, "shop", metav1.GetOptions{})
-			delete(ns.Labels, "bulwark.dev/scope")
-			e.must(e.Kube.CoreV1().Namespaces().Update(e.ctx, ns, metav1.UpdateOptions{}))
-		}()
-		expectOnly(t, check(t), "coverage NET-01 Namespace /shop", "coverage NET-02 Namespace /shop")
+		defer e.unlabel("shop", "bulwark.dev/scope")
+		expectOnly(t, e.check(t), "coverage NET-01 Namespace /shop", "coverage NET-02 Namespace /shop")
+	})
+
+	t.Run("new in-scope namespace covered by what Kyverno generated", func(t *testing.T) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop-generated", Labels: map[string]string{
+			"bulwark.dev/scope": "app", "bulwark.dev/data-class": "confidential", "pod-security.kubernetes.io/enforce": "restricted", "istio-injection": "enabled"}}}
+		e.must(e.Kube.CoreV1().Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}))
+		defer e.unlabel("shop-generated", "bulwark.dev/scope")
+		// As Kyverno's GeneratingPolicy writes them: the bundle's trace without a version,
+		// managed-by relabelled by Kyverno. Neither drift nor missing.
+		for _, pol := range network.PoliciesFor(e.p, "shop-generated") {
+			pol.Policy.Labels = map[string]string{"app.kubernetes.io/managed-by": "kyverno", "bulwark.dev/profile": e.p.Metadata.Name,
+				"generate.kyverno.io/policy-name": "payments-soc2-net-01"}
+			e.must(e.Kube.NetworkingV1().NetworkPolicies("shop-generated").Create(e.ctx, pol.Policy, metav1.CreateOptions{}))
+		}
+		expectConverged(t, e.check(t))
+		// A sensitive namespace without the restricted level is named.
+		e.relabel("shop-generated", "pod-security.kubernetes.io/enforce", "baseline")
+		expectOnly(t, e.check(t), "coverage POD-00 Namespace /shop-generated")
 	})
 
 	t.Run("policy not ready", func(t *testing.T) {
 		e.setPolicyReady("ValidatingPolicy", "payments-soc2-pod-03", false)
 		defer e.setPolicyReady("ValidatingPolicy", "payments-soc2-pod-03", true)
-		expectOnly(t, check(t), "ready POD-03,LOG-02 ValidatingPolicy /payments-soc2-pod-03")
+		expectOnly(t, e.check(t), "ready POD-03,LOG-02 ValidatingPolicy /payments-soc2-pod-03: ValidatingPolicy payments-soc2-pod-03 is not ready: WebhookConfigured")
+	})
+
+	t.Run("issuer not ready", func(t *testing.T) {
+		e.setCertManagerReady("ClusterIssuer", "", "internal-ca", "False")
+		defer e.setCertManagerReady("ClusterIssuer", "", "internal-ca", "True")
+		expectOnly(t, e.check(t), "ready TLS-04 ClusterIssuer /internal-ca")
 	})
 
 	t.Run("wrong Flux revision", func(t *testing.T) {
 		stale := "sha256:" + strings.Repeat("0", 64)
 		e.setFlux(stale, stale)
 		defer e.setFlux(e.digest, e.digest)
-		expectOnly(t, check(t), "gitops CHG-02 OCIRepository flux-system/payments", "gitops CHG-02 Kustomization flux-system/payments")
+		expectOnly(t, e.check(t), "gitops CHG-02 OCIRepository flux-system/payments: OCIRepository flux-system/payments serves revision 1.0.0@"+stale,
+			"gitops CHG-02 Kustomization flux-system/payments: Kustomization flux-system/payments last applied revision 1.0.0@"+stale)
+	})
+
+	t.Run("Flux fetched the bundle but has not applied it", func(t *testing.T) {
+		e.setFlux(e.digest, "sha256:"+strings.Repeat("0", 64))
+		defer e.setFlux(e.digest, e.digest)
+		expectOnly(t, e.check(t), "gitops CHG-02 Kustomization flux-system/payments")
 	})
 
 	t.Run("expired exception", func(t *testing.T) {
@@ -314,23 +474,15 @@ func TestVerifyAgainstRealCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		expectOnly(t, r, "exception POD-10,POD-16,CHG-02 : exception sec-142 (SEC-142)")
-		warned := false
-		for _, f := range r.Findings {
-			if f.Status == verify.Warn && strings.Contains(f.Message, "sec-177") {
-				warned = true
-			}
-		}
-		if warned {
+		expectOnly(t, r, "exception POD-10,POD-16,CHG-02 : exception sec-142 (SEC-142) for POD-10,POD-16 in legacy-batch expired on 2027-09-30")
+		if warned(r, "sec-177") {
 			t.Error("SEC-177 expires in 2028 and should not be warned about in November 2027")
 		}
-		r, _ = e.verify(e.c.Config, time.Date(2028, 1, 15, 0, 0, 0, 0, time.UTC))
-		for _, f := range r.Findings {
-			if f.Status == verify.Warn && strings.Contains(f.Message, "sec-177") {
-				warned = true
-			}
+		r, err = e.verify(e.c.Config, time.Date(2028, 1, 15, 0, 0, 0, 0, time.UTC))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !warned {
+		if !warned(r, "sec-177") {
 			t.Error("SEC-177 expires within 30 days of 2028-01-15 and should be warned about")
 		}
 	})
@@ -345,186 +497,389 @@ func TestVerifyAgainstRealCluster(t *testing.T) {
 		}}
 		e.apply(old)
 		defer e.resource(old.GroupVersionKind(), "ledger").Delete(e.ctx, "bulwark-old", metav1.DeleteOptions{})
-		expectOnly(t, check(t), "drift NET-03 NetworkPolicy ledger/bulwark-old")
+		expectOnly(t, e.check(t), "drift NET-03 NetworkPolicy ledger/bulwark-old: NetworkPolicy ledger/bulwark-old carries profile payments-soc2 (version 0.9.0)")
 	})
 
-	t.Run("Argo CD application", func(t *testing.T) {
-		app := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-			"metadata": map[string]any{"name": "payments", "namespace": "flux-system"},
-			"spec": map[string]any{"project": "default", "destination": map[string]any{"server": "https://kubernetes.default.svc"},
-				"source": map[string]any{"repoURL": "oci://registry.example/policies/payments", "targetRevision": "1.0.0", "path": "."}},
-		}}
-		e.apply(app)
-		gvk := schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Application"}
-		setApp := func(revision, sync, health string) {
-			obj, err := e.resource(gvk, "flux-system").Get(e.ctx, "payments", metav1.GetOptions{})
+	t.Run("drift: a kind the bundle no longer has at all", func(t *testing.T) {
+		// The next version drops the bootstrap Certificate: the live one is left behind.
+		next := withoutKind(e.b, "Certificate")
+		r, err := verify.Run(e.ctx, e.c.Config, next, e.options())
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectOnly(t, r, "drift TLS-04 Certificate cert-manager/bootstrap-ca: Certificate cert-manager/bootstrap-ca carries profile payments-soc2 (version 1.0.0)")
+	})
+}
+
+func warned(r *verify.Report, what string) bool {
+	for _, f := range r.Findings {
+		if f.Status == verify.Warn && strings.Contains(f.Message, what) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutKind is the bundle as a later version without any object of kind would be.
+func withoutKind(b *bundles.Bundle, kind string) *bundles.Bundle {
+	next := &bundles.Bundle{Index: b.Index, Files: maps.Clone(b.Files)}
+	next.Index.Spec.Objects = nil
+	for _, o := range b.Index.Spec.Objects {
+		if o.Kind == kind {
+			delete(next.Files, o.File)
+			continue
+		}
+		next.Index.Spec.Objects = append(next.Index.Spec.Objects, o)
+	}
+	return next
+}
+
+func (e *env) relabel(ns, key, value string) {
+	e.t.Helper()
+	n, err := e.Kube.CoreV1().Namespaces().Get(e.ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if value == "" {
+		delete(n.Labels, key)
+	} else {
+		n.Labels[key] = value
+	}
+	e.must(e.Kube.CoreV1().Namespaces().Update(e.ctx, n, metav1.UpdateOptions{}))
+}
+
+func (e *env) unlabel(ns, key string) { e.relabel(ns, key, "") }
+
+func TestArgoCD(t *testing.T) {
+	e := newEnv(t)
+	app := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+		"metadata": map[string]any{"name": "payments", "namespace": "flux-system"},
+		"spec": map[string]any{"project": "default", "destination": map[string]any{"server": "https://kubernetes.default.svc"},
+			"source": map[string]any{"repoURL": "oci://registry.example/policies/payments", "targetRevision": "1.0.0", "path": "."}},
+	}}
+	e.apply(app)
+	gvk := schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Application"}
+	setApp := func(revision, sync, health string) {
+		obj, err := e.resource(gvk, "flux-system").Get(e.ctx, "payments", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj.Object["status"] = map[string]any{"sync": map[string]any{"status": sync, "revision": revision}, "health": map[string]any{"status": health}}
+		// Argo CD's CRD has no status subresource: status is written with the object.
+		e.must(e.resource(gvk, "flux-system").Update(e.ctx, obj, metav1.UpdateOptions{}))
+	}
+	run := func() *verify.Report {
+		r, err := verify.Run(e.ctx, e.c.Config, e.b, verify.Options{Digest: e.digest, ArgoCD: &verify.NamespacedName{Namespace: "flux-system", Name: "payments"}, Now: testNow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	setApp(e.digest, "Synced", "Healthy")
+	expectConverged(t, run())
+	setApp("sha256:"+strings.Repeat("1", 64), "Synced", "Healthy")
+	expectOnly(t, run(), "gitops CHG-02 Application flux-system/payments: Application flux-system/payments is at revision sha256:1111")
+	setApp(e.digest, "OutOfSync", "Healthy")
+	expectOnly(t, run(), "Application flux-system/payments is OutOfSync, not Synced")
+	setApp(e.digest, "Synced", "Degraded")
+	expectOnly(t, run(), "Application flux-system/payments is Degraded, not Healthy")
+
+	r, err := verify.Run(e.ctx, e.c.Config, e.b, verify.Options{Digest: e.digest, ArgoCD: &verify.NamespacedName{Namespace: "argocd", Name: "missing"}, Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectOnly(t, r, "gitops CHG-02 Application argocd/missing: Application argocd/missing does not exist")
+}
+
+func TestWait(t *testing.T) {
+	e := newEnv(t)
+	if err := e.resource(netpolGVK, "ledger").Delete(e.ctx, "bulwark-allow-dns", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The GitOps tool catches up while verify waits: after the first progress line.
+	progress := &notifyingWriter{wrote: make(chan struct{}, 1)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-progress.wrote
+		e.applyFile("network/ledger/networkpolicy-bulwark-allow-dns.yaml")
+	}()
+	o := e.options()
+	r, err := verify.Wait(e.ctx, e.c.Config, e.b, o, 2*time.Minute, progress)
+	<-done
+	if err != nil || !r.Converged {
+		t.Fatalf("wait: %v, converged %v", err, r != nil && r.Converged)
+	}
+	if line := progress.String(); !strings.HasPrefix(line, "test: attempt 1: not converged, 2 failing (first: namespace ledger denies egress") {
+		t.Errorf("progress line: %q", line)
+	}
+
+	// And it gives up at the deadline with the last report: not converged, no error (exit 1).
+	e.setPolicyReady("ValidatingPolicy", "payments-soc2-pod-05", false)
+	defer e.setPolicyReady("ValidatingPolicy", "payments-soc2-pod-05", true)
+	r, err = verify.Wait(e.ctx, e.c.Config, e.b, o, time.Second, nil)
+	if err != nil || r == nil || r.Converged {
+		t.Fatalf("wait past the deadline: err %v, report %v", err, r != nil)
+	}
+	expectOnly(t, r, "payments-soc2-pod-05")
+
+	// Permissions do not come by waiting: forbidden returns at once, not at the deadline.
+	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
+	defer cancel()
+	_, err = verify.Wait(ctx, e.c.UserConfig(t, "nobody"), e.b, o, 10*time.Minute, nil)
+	if exitcode.Of(err, 0) != exitcode.Environment || ctx.Err() != nil {
+		t.Fatalf("forbidden under --wait: %v (exit %d), context %v", err, exitcode.Of(err, 0), ctx.Err())
+	}
+}
+
+type notifyingWriter struct {
+	mu    sync.Mutex
+	b     strings.Builder
+	wrote chan struct{}
+}
+
+func (w *notifyingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case w.wrote <- struct{}{}:
+	default:
+	}
+	return w.b.Write(p)
+}
+
+func (w *notifyingWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+func TestAuditLogging(t *testing.T) {
+	e := newEnv(t)
+	warnedLOG01 := func(r *verify.Report) bool {
+		for _, f := range r.Findings {
+			if f.Status == verify.Warn && len(f.Controls) == 1 && f.Controls[0] == "LOG-01" {
+				return true
+			}
+		}
+		return false
+	}
+	if r := e.check(t); !warnedLOG01(r) {
+		t.Error("with no visible API server pod, LOG-01 must be a warning, not a pass")
+	}
+	pod := func(name string, args ...string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kube-system", Labels: map[string]string{"component": "kube-apiserver"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "kube-apiserver", Image: "registry.k8s.io/kube-apiserver:v1.37.2", Command: append([]string{"kube-apiserver"}, args...)}}}}
+	}
+	zero := int64(0)
+	e.must(e.Kube.CoreV1().Pods("kube-system").Create(e.ctx, pod("kube-apiserver-node1", "--secure-port=6443"), metav1.CreateOptions{}))
+	expectOnly(t, e.check(t), "coverage LOG-01 Pod kube-system/kube-apiserver-node1")
+	e.Kube.CoreV1().Pods("kube-system").Delete(e.ctx, "kube-apiserver-node1", metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	// Without a kubelet a deleted pod may linger: the audited one gets its own name.
+	e.must(e.Kube.CoreV1().Pods("kube-system").Create(e.ctx, pod("kube-apiserver-node2", "--audit-policy-file=/etc/audit/policy.yaml", "--audit-log-path=/var/log/audit.log"), metav1.CreateOptions{}))
+	defer e.Kube.CoreV1().Pods("kube-system").Delete(e.ctx, "kube-apiserver-node2", metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	if err := waitGone(e, "kube-apiserver-node1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.check(t); !r.Converged || warnedLOG01(r) {
+		t.Errorf("audited API server: converged %v, warned %v: %v", r.Converged, warnedLOG01(r), failing(r))
+	}
+}
+
+// waitGone polls until a pod deleted with zero grace is gone (the API server removes it
+// asynchronously).
+func waitGone(e *env, name string) error {
+	var err error
+	for i := 0; i < 100; i++ {
+		if _, err = e.Kube.CoreV1().Pods("kube-system").Get(e.ctx, name, metav1.GetOptions{}); err != nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+// throttlingProxy fronts the real API server and answers the first n namespace LISTs with
+// status (and Retry-After, when set) before letting requests through.
+func throttlingProxy(t *testing.T, e *env, n int32, status int, retryAfter string) (*rest.Config, *atomic.Int32) {
+	t.Helper()
+	upstream, err := url.Parse(e.c.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsConfig, err := rest.TLSConfigFor(e.c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(upstream)
+	proxy.Transport = &http.Transport{TLSClientConfig: tlsConfig}
+	var lists atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/namespaces" && r.Method == http.MethodGet {
+			if lists.Add(1) <= n {
+				if retryAfter != "" {
+					w.Header().Set("Retry-After", retryAfter)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","code":` + strconv.Itoa(status) + `}`))
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return &rest.Config{Host: srv.URL, Timeout: 30 * time.Second}, &lists
+}
+
+func TestThrottlingAndOutages(t *testing.T) {
+	e := newEnv(t)
+	for _, tt := range []struct {
+		name       string
+		refusals   int32
+		status     int
+		retryAfter string
+	}{
+		{"429 with Retry-After", 1, http.StatusTooManyRequests, "1"},
+		{"503 while the API server restarts", 2, http.StatusServiceUnavailable, ""},
+		{"504 from a load balancer", 1, http.StatusGatewayTimeout, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, lists := throttlingProxy(t, e, tt.refusals, tt.status, tt.retryAfter)
+			r, err := e.verify(cfg, time.Time{})
 			if err != nil {
+				t.Fatalf("verify through the proxy: %v", err)
+			}
+			expectConverged(t, r)
+			if lists.Load() != tt.refusals+1 || r.Stats.Retries != int64(tt.refusals) {
+				t.Errorf("%d namespace LISTs, %d retries; want %d refused and retried, then one answered", lists.Load(), r.Stats.Retries, tt.refusals)
+			}
+		})
+	}
+
+	t.Run("an outage longer than the retries is exit 3", func(t *testing.T) {
+		cfg, _ := throttlingProxy(t, e, 1000, http.StatusServiceUnavailable, "")
+		o := e.options()
+		o.Retries = 1
+		_, err := verify.Run(e.ctx, cfg, e.b, o)
+		if exitcode.Of(err, 0) != exitcode.Environment {
+			t.Fatalf("error %v (exit %d), want exit 3", err, exitcode.Of(err, 0))
+		}
+	})
+}
+
+func TestUnreachable(t *testing.T) {
+	e := newEnv(t)
+	cfg := rest.CopyConfig(e.c.Config)
+	cfg.Host = "https://127.0.0.1:1"
+	cfg.Timeout = 2 * time.Second
+	_, err := e.verify(cfg, time.Time{})
+	if exitcode.Of(err, 0) != exitcode.Environment || !strings.Contains(err.Error(), "unreachable") || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("error %v (exit %d), want exit 3 naming the cluster unreachable", err, exitcode.Of(err, 0))
+	}
+}
+
+func TestForbidden(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.verify(e.c.UserConfig(t, "nobody"), time.Time{})
+	if exitcode.Of(err, 0) != exitcode.Environment || !strings.Contains(err.Error(), `User "nobody" cannot list resource`) ||
+		!strings.Contains(err.Error(), verify.RoleFile) {
+		t.Fatalf("error %v, want exit 3 naming the missing permission and the role", err)
+	}
+}
+
+// roleRules reads the published role.
+func roleRules(t *testing.T) *rbacv1.ClusterRole {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", verify.RoleFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := testenv.DecodeYAML(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	for _, o := range objs {
+		if o.GetKind() == "ClusterRole" {
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &role); err != nil {
 				t.Fatal(err)
 			}
-			obj.Object["status"] = map[string]any{"sync": map[string]any{"status": sync, "revision": revision}, "health": map[string]any{"status": health}}
-			// Argo CD's CRD has no status subresource: status is written with the object.
-			e.must(e.resource(gvk, "flux-system").Update(e.ctx, obj, metav1.UpdateOptions{}))
+			return &role
 		}
-		run := func() *verify.Report {
-			r, err := verify.Run(e.ctx, e.c.Config, e.b, verify.Options{Digest: e.digest, ArgoCD: &verify.NamespacedName{Namespace: "flux-system", Name: "payments"},
-				Now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r
-		}
-		setApp(e.digest, "Synced", "Healthy")
-		if r := run(); !r.Converged {
-			t.Fatalf("synced application: %v", failing(r))
-		}
-		setApp("sha256:"+strings.Repeat("1", 64), "Synced", "Healthy")
-		expectOnly(t, run(), "gitops CHG-02 Application flux-system/payments")
-		setApp(e.digest, "OutOfSync", "Healthy")
-		expectOnly(t, run(), "is OutOfSync, not Synced")
-	})
+	}
+	t.Fatalf("%s has no ClusterRole", verify.RoleFile)
+	return nil
+}
 
-	t.Run("wait converges once the cluster catches up", func(t *testing.T) {
-		gvk := schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}
-		if err := e.resource(gvk, "ledger").Delete(e.ctx, "bulwark-allow-dns", metav1.DeleteOptions{}); err != nil {
-			t.Fatal(err)
+// bindRole grants user the role and waits until the authorizer honours it.
+func (e *env) bindRole(t *testing.T, user string, role *rbacv1.ClusterRole) *rest.Config {
+	t.Helper()
+	role = role.DeepCopy()
+	role.Name = "verify-" + user
+	role.ResourceVersion = ""
+	e.must(e.Kube.RbacV1().ClusterRoles().Create(e.ctx, role, metav1.CreateOptions{}))
+	e.must(e.Kube.RbacV1().ClusterRoleBindings().Create(e.ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "verify-" + user},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: user, APIGroup: "rbac.authorization.k8s.io"}},
+	}, metav1.CreateOptions{}))
+	cfg := e.c.UserConfig(t, user)
+	kube := testenv.NewClient(cfg).Kube
+	// RBAC changes reach the authorizer's cache asynchronously.
+	for i := 0; i < 100; i++ {
+		if _, err := kube.CoreV1().Namespaces().List(e.ctx, metav1.ListOptions{Limit: 1}); err == nil {
+			break
 		}
-		go func() {
-			time.Sleep(1500 * time.Millisecond)
-			e.applyFile("network/ledger/networkpolicy-bulwark-allow-dns.yaml")
-		}()
-		var progress strings.Builder
-		r, err := verify.Wait(e.ctx, e.c.Config, e.b, verify.Options{Cluster: "test", Digest: e.digest, Now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}, 30*time.Second, &progress)
-		if err != nil || !r.Converged {
-			t.Fatalf("wait: %v, converged %v", err, r != nil && r.Converged)
-		}
-		if !strings.Contains(progress.String(), "findings failing") {
-			t.Errorf("no progress line: %q", progress.String())
-		}
-		// And it gives up at the deadline with the last report.
-		e.setPolicyReady("ValidatingPolicy", "payments-soc2-pod-05", false)
-		defer e.setPolicyReady("ValidatingPolicy", "payments-soc2-pod-05", true)
-		r, err = verify.Wait(e.ctx, e.c.Config, e.b, verify.Options{Digest: e.digest, Now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}, 2*time.Second, nil)
-		if err != nil || r == nil || r.Converged {
-			t.Fatalf("wait past the deadline: err %v, report %v", err, r != nil)
-		}
-	})
+		time.Sleep(100 * time.Millisecond)
+	}
+	return cfg
+}
 
-	t.Run("API server audit logging", func(t *testing.T) {
-		warned := func(r *verify.Report) bool {
-			for _, f := range r.Findings {
-				if f.Status == verify.Warn && len(f.Controls) == 1 && f.Controls[0] == "LOG-01" {
-					return true
-				}
-			}
-			return false
-		}
-		if r := check(t); !warned(r) {
-			t.Error("with no visible API server pod, LOG-01 must be a warning, not a pass")
-		}
-		pod := func(args ...string) *corev1.Pod {
-			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "kube-apiserver-node1", Namespace: "kube-system", Labels: map[string]string{"component": "kube-apiserver"}},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "kube-apiserver", Image: "registry.k8s.io/kube-apiserver:v1.37.2", Command: append([]string{"kube-apiserver"}, args...)}}}}
-		}
-		e.must(e.Kube.CoreV1().Pods("kube-system").Create(e.ctx, pod("--secure-port=6443"), metav1.CreateOptions{}))
-		expectOnly(t, check(t), "coverage LOG-01 Pod kube-system/kube-apiserver-node1")
-		e.Kube.CoreV1().Pods("kube-system").Delete(e.ctx, "kube-apiserver-node1", metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
-		for i := 0; i < 50; i++ {
-			if _, err := e.Kube.CoreV1().Pods("kube-system").Get(e.ctx, "kube-apiserver-node1", metav1.GetOptions{}); err != nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		e.must(e.Kube.CoreV1().Pods("kube-system").Create(e.ctx, pod("--audit-policy-file=/etc/audit/policy.yaml", "--audit-log-path=/var/log/audit.log"), metav1.CreateOptions{}))
-		defer e.Kube.CoreV1().Pods("kube-system").Delete(e.ctx, "kube-apiserver-node1", metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
-		if r := check(t); !r.Converged || warned(r) {
-			t.Errorf("audited API server: converged %v, warned %v", r.Converged, warned(r))
-		}
-	})
+func TestPublishedRoleIsEnough(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.bindRole(t, "release-pipeline", roleRules(t))
+	r, err := e.verify(cfg, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectConverged(t, r)
+}
 
-	t.Run("429 with Retry-After is retried", func(t *testing.T) {
-		// A proxy in front of the real API server refuses the first namespace LIST.
-		upstream, err := url.Parse(e.c.URL)
-		if err != nil {
-			t.Fatal(err)
+// Each rule of the role is needed: without one, verify stops with exit 3 and names the
+// permission it lacks.
+func TestRoleWithoutARuleNamesIt(t *testing.T) {
+	e := newEnv(t)
+	role := roleRules(t)
+	for i, rule := range role.Rules {
+		if rule.APIGroups[0] != "security.istio.io" {
+			continue
 		}
-		tlsConfig, err := rest.TLSConfigFor(e.c.Config)
-		if err != nil {
-			t.Fatal(err)
-		}
-		proxy := httputil.NewSingleHostReverseProxy(upstream)
-		proxy.Transport = &http.Transport{TLSClientConfig: tlsConfig}
-		var refused, lists atomic.Int32
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/api/v1/namespaces" && r.Method == http.MethodGet {
-				lists.Add(1)
-				if refused.CompareAndSwap(0, 1) {
-					w.Header().Set("Retry-After", "1")
-					http.Error(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"TooManyRequests","code":429}`, http.StatusTooManyRequests)
-					return
-				}
-			}
-			proxy.ServeHTTP(w, r)
-		}))
-		defer srv.Close()
-		r, err := e.verify(&rest.Config{Host: srv.URL}, time.Time{})
-		if err != nil {
-			t.Fatalf("verify through a throttling API server: %v", err)
-		}
-		if !r.Converged || lists.Load() != 2 {
-			t.Fatalf("converged %v after %d namespace LISTs; want the 429 retried once", r.Converged, lists.Load())
-		}
-	})
+		role.Rules = append(role.Rules[:i:i], role.Rules[i+1:]...)
+		break
+	}
+	cfg := e.bindRole(t, "release-no-istio", role)
+	_, err := e.verify(cfg, time.Time{})
+	if exitcode.Of(err, 0) != exitcode.Environment || !strings.Contains(err.Error(), `cannot list resource "peerauthentications" in API group "security.istio.io"`) {
+		t.Fatalf("error %v (exit %d), want exit 3 naming list on peerauthentications.security.istio.io", err, exitcode.Of(err, 0))
+	}
+}
 
-	t.Run("unreachable cluster is exit 3 within the timeout", func(t *testing.T) {
-		cfg := rest.CopyConfig(e.c.Config)
-		cfg.Host = "https://127.0.0.1:1"
-		cfg.Timeout = 2 * time.Second
-		start := time.Now()
-		_, err := e.verify(cfg, time.Time{})
-		if exitcode.Of(err, 0) != exitcode.Environment || !strings.Contains(err.Error(), "unreachable") {
-			t.Fatalf("error %v (exit %d), want exit 3 naming the cluster unreachable", err, exitcode.Of(err, 0))
-		}
-		if time.Since(start) > 30*time.Second {
-			t.Errorf("took %s", time.Since(start))
-		}
-	})
-
-	t.Run("forbidden user is exit 3 naming the permission", func(t *testing.T) {
-		_, err := e.verify(e.c.UserConfig(t, "nobody"), time.Time{})
-		if exitcode.Of(err, 0) != exitcode.Environment || !strings.Contains(err.Error(), "cannot list resource") {
-			t.Fatalf("error %v, want exit 3 naming the missing permission", err)
-		}
-	})
-
-	t.Run("the published read-only role is enough", func(t *testing.T) {
-		data, err := os.ReadFile(filepath.Join("..", "examples", "verify-clusterrole.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		objs, err := testenv.DecodeYAML(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.apply(objs[0])
-		e.must(e.Kube.RbacV1().ClusterRoleBindings().Create(e.ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "release-verify"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: objs[0].GetName()},
-			Subjects:   []rbacv1.Subject{{Kind: "User", Name: "release-pipeline", APIGroup: "rbac.authorization.k8s.io"}},
-		}, metav1.CreateOptions{}))
-		// RBAC changes take effect asynchronously in the authorizer's cache.
-		var r *verify.Report
-		for i := 0; i < 50; i++ {
-			if r, err = e.verify(e.c.UserConfig(t, "release-pipeline"), time.Time{}); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !r.Converged {
-			t.Fatalf("not converged as the role's user:\n%s", strings.Join(failing(r), "\n"))
-		}
-	})
+func TestRunMany(t *testing.T) {
+	e := newEnv(t)
+	down := rest.CopyConfig(e.c.Config)
+	down.Host = "https://127.0.0.1:1"
+	down.Timeout = 2 * time.Second
+	results := verify.RunMany(e.ctx, []verify.Target{{Name: "prod", Config: e.c.Config}, {Name: "down", Config: down}}, e.b, e.options(), 0, nil)
+	if len(results) != 2 {
+		t.Fatalf("%d results", len(results))
+	}
+	if r := results[0]; r.Err != nil || r.Report.Cluster != "prod" || !r.Report.Converged {
+		t.Errorf("prod: %v, %+v", r.Err, r.Report)
+	}
+	if r := results[1]; exitcode.Of(r.Err, 0) != exitcode.Environment || r.Report.Cluster != "down" || r.Report.Error == "" || r.Report.Converged ||
+		r.Report.Bundle.Version != "1.0.0" {
+		t.Errorf("down: %v, %+v", r.Err, r.Report)
+	}
 }
