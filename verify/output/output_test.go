@@ -27,7 +27,13 @@ func sample() []*verify.Report {
 			{Check: verify.CheckException, Status: verify.Warn, Controls: []string{"POD-10"}, TSC: []string{"CC6.1", "CC6.8"}, Message: "exception sec-142 (SEC-142) for POD-10 in legacy-batch expires on 2026-12-01"},
 			{Check: verify.CheckReady, Status: verify.Pass, Controls: []string{"POD-03", "LOG-02"}, TSC: []string{"CC6.1", "CC6.8", "CC7.1", "CC8.1"}, Message: "ValidatingPolicy payments-soc2-pod-03 is ready"},
 		},
-		Stats: verify.Stats{APICalls: 14, Bytes: 81234, Namespaces: 3, Objects: 62},
+		Controls: []verify.ControlResult{
+			{ID: "LOG-02", Title: "Policy engine healthy, every bundle policy Ready", TSC: []string{"CC7.1", "CC8.1"}, Status: verify.Pass},
+			{ID: "NET-01", Title: "Default-deny ingress and egress in every in-scope namespace", TSC: []string{"CC6.1", "CC6.6", "CC7.2"}, Status: verify.Fail, Failures: 1},
+			{ID: "POD-03", Title: "No privileged containers", TSC: []string{"CC6.1", "CC6.8"}, Status: verify.Pass},
+			{ID: "POD-10", Title: "Run as non-root", TSC: []string{"CC6.1", "CC6.8"}, Status: verify.Warn},
+		},
+		Stats: verify.Stats{APICalls: 14, Bytes: 81234, Lists: 11, Retries: 1, Namespaces: 3, Objects: 62},
 	}, {
 		APIVersion: "bulwark.dev/v1alpha1", Kind: "VerifyReport", Cluster: "prod-us", Findings: []verify.Finding{},
 		Bundle: verify.BundleRef{Profile: "payments-soc2", Version: "1.4.0"}, Error: "cluster unreachable: dial tcp 10.0.0.1:443: i/o timeout",
@@ -54,10 +60,30 @@ func TestWritersGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 				switch format {
-				case "json", "sarif":
-					var v any
+				case "json":
+					var v []verify.Report
+					if err := json.Unmarshal(buf.Bytes(), &v); err != nil || len(v) != 2 || v[0].Findings[0].Command == "" {
+						t.Fatalf("not a list of reports: %v", err)
+					}
+				case "sarif":
+					var v sarifLog
 					if err := json.Unmarshal(buf.Bytes(), &v); err != nil {
 						t.Fatalf("not JSON: %v", err)
+					}
+					// Every result must point at a rule the run defines.
+					for _, run := range v.Runs {
+						rules := map[string]bool{}
+						for _, r := range run.Tool.Driver.Rules {
+							rules[r.ID] = true
+						}
+						for _, res := range run.Results {
+							if !rules[res.RuleID] {
+								t.Errorf("result %q names undefined rule %s", res.Message.Text, res.RuleID)
+							}
+						}
+					}
+					if len(v.Runs) != 2 || len(v.Runs[0].Results) != 2 || len(v.Runs[1].Results) != 1 {
+						t.Errorf("want one run per cluster, a result per failure or warning (2) and one for the unreachable cluster")
 					}
 				case "junit":
 					var v junitSuites

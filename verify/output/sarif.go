@@ -3,8 +3,6 @@ package output
 import (
 	"encoding/json"
 	"io"
-	"sort"
-	"strings"
 
 	"bulwark.dev/bulwark/verify"
 )
@@ -37,15 +35,29 @@ type sarifDriver struct {
 }
 
 type sarifRule struct {
-	ID         string            `json:"id"`
-	Properties map[string]string `json:"properties"`
+	ID               string     `json:"id"`
+	ShortDescription *sarifText `json:"shortDescription,omitempty"`
+	// Properties.tags carry the control's TSC points, which SARIF viewers show as tags.
+	Properties sarifRuleProps `json:"properties"`
+}
+
+type sarifRuleProps struct {
+	Tags []string `json:"tags"`
 }
 
 type sarifResult struct {
-	RuleID    string          `json:"ruleId"`
-	Level     string          `json:"level"`
-	Message   sarifText       `json:"message"`
-	Locations []sarifLocation `json:"locations,omitempty"`
+	// RuleID is the finding's first control; all its controls are in Properties.
+	RuleID     string           `json:"ruleId"`
+	Level      string           `json:"level"`
+	Message    sarifText        `json:"message"`
+	Locations  []sarifLocation  `json:"locations,omitempty"`
+	Properties sarifResultProps `json:"properties"`
+}
+
+type sarifResultProps struct {
+	Check    string   `json:"check"`
+	Controls []string `json:"controls"`
+	Command  string   `json:"command,omitempty"`
 }
 
 type sarifText struct {
@@ -65,15 +77,24 @@ func (sarif) Write(w io.Writer, reports []*verify.Report) error {
 	log := sarifLog{Version: "2.1.0", Schema: "https://json.schemastore.org/sarif-2.1.0.json"}
 	for _, r := range reports {
 		run := sarifRun{
-			Tool:       sarifTool{Driver: sarifDriver{Name: "bulwark", InformationURI: "https://bulwark.dev"}},
+			Tool:       sarifTool{Driver: sarifDriver{Name: "bulwark", InformationURI: "https://bulwark.dev", Rules: []sarifRule{}}},
 			Results:    []sarifResult{},
 			Properties: map[string]string{"cluster": r.Cluster, "bundle": r.Bundle.Profile + ":" + r.Bundle.Version, "digest": r.Bundle.Digest},
 		}
-		rules := map[string][]string{}
-		for _, f := range r.Findings {
-			for _, c := range f.Controls {
-				rules[c] = f.TSC
+		for _, c := range r.Controls {
+			rule := sarifRule{ID: c.ID, Properties: sarifRuleProps{Tags: append([]string{}, c.TSC...)}}
+			if c.Title != "" {
+				rule.ShortDescription = &sarifText{Text: c.Title}
 			}
+			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, rule)
+		}
+		synthetic := map[string]string{}
+		if r.Error != "" {
+			synthetic["cluster"] = "The cluster could be checked"
+			run.Results = append(run.Results, sarifResult{RuleID: "cluster", Level: "error", Message: sarifText{Text: r.Error},
+				Properties: sarifResultProps{Check: "reachable", Controls: []string{}}})
+		}
+		for _, f := range r.Findings {
 			if f.Status == verify.Pass {
 				continue
 			}
@@ -81,7 +102,13 @@ func (sarif) Write(w io.Writer, reports []*verify.Report) error {
 			if f.Status == verify.Warn {
 				level = "warning"
 			}
-			res := sarifResult{RuleID: strings.Join(f.Controls, ","), Level: level, Message: sarifText{Text: f.Message}}
+			res := sarifResult{RuleID: "bundle", Level: level, Message: sarifText{Text: f.Message},
+				Properties: sarifResultProps{Check: string(f.Check), Controls: f.Controls, Command: f.Command}}
+			if len(f.Controls) > 0 {
+				res.RuleID = f.Controls[0]
+			} else {
+				synthetic["bundle"] = "Findings tied to no control"
+			}
 			if f.Object != nil {
 				fq := f.Object.Kind + "/" + f.Object.Name
 				if f.Object.Namespace != "" {
@@ -91,13 +118,10 @@ func (sarif) Write(w io.Writer, reports []*verify.Report) error {
 			}
 			run.Results = append(run.Results, res)
 		}
-		ids := make([]string, 0, len(rules))
-		for id := range rules {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarifRule{ID: id, Properties: map[string]string{"tsc": strings.Join(rules[id], " ")}})
+		for _, id := range []string{"bundle", "cluster"} {
+			if d, ok := synthetic[id]; ok {
+				run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarifRule{ID: id, ShortDescription: &sarifText{Text: d}, Properties: sarifRuleProps{Tags: []string{}}})
+			}
 		}
 		log.Runs = append(log.Runs, run)
 	}
