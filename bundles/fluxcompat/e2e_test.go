@@ -76,6 +76,8 @@ func (s *source) reconcile(ctx context.Context, ns, name string) error {
 	if err != nil {
 		return err
 	}
+	// As source-controller does, say which generation of the spec the status describes.
+	unstructured.SetNestedField(repo.Object, repo.GetGeneration(), "status", "observedGeneration")
 	setCond := func(typ, status, reason, msg string) {
 		conds, _, _ := unstructured.NestedSlice(repo.Object, "status", "conditions")
 		var out []any
@@ -173,7 +175,7 @@ func markReady(ctx context.Context, t *testing.T, client *testenv.Client, b *bun
 		switch {
 		case strings.HasPrefix(o.APIVersion, "policies.kyverno.io/") && o.Kind != "PolicyException":
 			status = map[string]any{"conditionStatus": map[string]any{"ready": true}}
-		case o.Kind == "ClusterIssuer":
+		case o.Kind == "ClusterIssuer" || o.Kind == "Certificate":
 			status = map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "Ready"}}}
 		default:
 			continue
