@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,19 +15,25 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"bulwark.dev/bulwark/internal/exitcode"
 )
 
 // Media types of the artifact. The layer is the OCI tar+gzip type, which both Flux's
 // OCIRepository and Argo CD's OCI source accept without configuration; the config type is
 // Flux's, which Argo CD ignores.
 const (
-	ConfigMediaType types.MediaType = "application/vnd.cncf.flux.config.v1+json"
-	LayerMediaType  types.MediaType = "application/vnd.oci.image.layer.v1.tar+gzip"
+	ManifestMediaType types.MediaType = types.OCIManifestSchema1
+	ConfigMediaType   types.MediaType = "application/vnd.cncf.flux.config.v1+json"
+	LayerMediaType    types.MediaType = "application/vnd.oci.image.layer.v1.tar+gzip"
 )
+
+// configBlob is the config content, as `flux push artifact` writes it: the bundle carries
+// its metadata in manifest annotations and in bulwark.yaml, so the config says nothing.
+var configBlob = []byte("{}")
 
 // Annotation keys on the manifest.
 const (
@@ -41,6 +48,11 @@ const (
 	AnnotationControls  = "dev.bulwark.controls"
 )
 
+// gzipLevel is fixed: the layer digest depends on it. The compressed bytes also depend on
+// the toolchain's compress/flate, which has been stable across Go releases but is not
+// promised to be; generators/testdata/digests.golden notices if it ever moves.
+const gzipLevel = gzip.BestCompression
+
 // PackOptions are the provenance annotations; none changes the layer.
 type PackOptions struct {
 	// Source is where the profile lives, e.g. a git URL.
@@ -48,7 +60,7 @@ type PackOptions struct {
 	// Revision is the source revision, e.g. main@sha1:abc.
 	Revision string
 	// Created overrides the creation time; zero means SOURCE_DATE_EPOCH or the epoch, so the
-	// same input always has the same digest.
+	// same input always has the same digest. It is never the current time.
 	Created time.Time
 }
 
@@ -60,19 +72,29 @@ func createdTime(opts PackOptions) (time.Time, error) {
 	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 		sec, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a Unix time", s)
+			return time.Time{}, exitcode.AsBadInput(fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a Unix time in seconds", s))
 		}
 		return time.Unix(sec, 0).UTC(), nil
 	}
 	return time.Unix(0, 0).UTC(), nil
 }
 
-// Tarball writes the bundle as a reproducible gzip'd tar: lexical order, regular files only
-// with mode 0644, directories 0755, uid/gid 0, no owner names, zero times, and a gzip header
-// with no name and zero mtime.
+var epoch = time.Unix(0, 0)
+
+// Tarball writes the bundle as a reproducible gzip'd tar, so that the same files give the
+// same bytes whatever the map order, the file modes and times on disk, or the machine:
+//
+//   - files in lexical path order, each preceded by those of its parent directories not
+//     written yet (directories are included so that `tar -x` and other extractors create
+//     them 0755 rather than with the extracting user's umask);
+//   - regular files 0644, directories 0755, whatever the modes were on disk (Flux's own tar
+//     keeps modes, so a 0600 checkout would change its digest);
+//   - uid/gid 0, no user or group names, zero modification time, no access/change times;
+//   - PAX format (plain USTAR headers unless a path is over 100 bytes);
+//   - gzip at a fixed level with no name, comment or modification time in its header.
 func Tarball(b *Bundle) ([]byte, error) {
 	var buf bytes.Buffer
-	gz, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	gz, err := gzip.NewWriterLevel(&buf, gzipLevel)
 	if err != nil {
 		return nil, err
 	}
@@ -80,23 +102,24 @@ func Tarball(b *Bundle) ([]byte, error) {
 	dirs := map[string]bool{}
 	for _, p := range b.Paths() {
 		if !ValidPath(p) {
-			return nil, fmt.Errorf("bundle path %q is not a clean relative path", p)
+			return nil, exitcode.AsBadInput(fmt.Errorf("bundle path %q is not a clean relative path", p))
 		}
-		// Parent directories first, once, so extractors that need them find them.
-		parts := strings.Split(path.Dir(p), "/")
-		for i := range parts {
-			dir := strings.Join(parts[:i+1], "/")
-			if dir == "." || dirs[dir] {
+		var parent string
+		for _, seg := range strings.Split(path.Dir(p), "/") {
+			if seg == "." {
+				break
+			}
+			parent = path.Join(parent, seg)
+			if dirs[parent] {
 				continue
 			}
-			dirs[dir] = true
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755, Format: tar.FormatPAX, ModTime: time.Unix(0, 0)}); err != nil {
+			dirs[parent] = true
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: parent + "/", Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
 				return nil, err
 			}
 		}
 		data := b.Files[p]
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: p, Mode: 0o644, Size: int64(len(data)), Format: tar.FormatPAX, ModTime: time.Unix(0, 0)}
-		if err := tw.WriteHeader(hdr); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: p, Mode: 0o644, Size: int64(len(data)), ModTime: epoch, Format: tar.FormatPAX}); err != nil {
 			return nil, err
 		}
 		if _, err := tw.Write(data); err != nil {
@@ -112,18 +135,14 @@ func Tarball(b *Bundle) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Pack builds the OCI artifact for a bundle.
-func Pack(b *Bundle, opts PackOptions) (v1.Image, error) {
-	tgz, err := Tarball(b)
-	if err != nil {
-		return nil, fmt.Errorf("packing bundle: %w", err)
-	}
+// Annotations are the manifest annotations Pack writes for a bundle.
+func Annotations(b *Bundle, opts PackOptions) (map[string]string, error) {
 	created, err := createdTime(opts)
 	if err != nil {
 		return nil, err
 	}
 	spec := b.Index.Spec
-	var ids []string
+	ids := make([]string, 0, len(spec.Controls))
 	for _, c := range spec.Controls {
 		ids = append(ids, c.ID)
 	}
@@ -142,16 +161,66 @@ func Pack(b *Bundle, opts PackOptions) (v1.Image, error) {
 	if opts.Revision != "" {
 		ann[AnnotationRevision] = opts.Revision
 	}
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, ConfigMediaType)
-	img, err = mutate.Append(img, mutate.Addendum{
-		Layer:       static.NewLayer(tgz, LayerMediaType),
-		Annotations: map[string]string{AnnotationTitle: spec.Profile + "-" + spec.Version + ".tgz"},
-	})
+	return ann, nil
+}
+
+// Pack builds the OCI artifact for a bundle: an OCI image manifest with the Flux config
+// type, a `{}` config, and exactly one application/vnd.oci.image.layer.v1.tar+gzip layer
+// holding the tree (see Tarball). The manifest is written here, not by mutating an empty
+// image, so that its bytes (and so the digest) depend on nothing but the bundle and opts.
+func Pack(b *Bundle, opts PackOptions) (v1.Image, error) {
+	tgz, err := Tarball(b)
+	if err != nil {
+		return nil, fmt.Errorf("packing bundle: %w", err)
+	}
+	ann, err := Annotations(b, opts)
 	if err != nil {
 		return nil, err
 	}
-	return mutate.Annotations(img, ann).(v1.Image), nil
+	spec := b.Index.Spec
+	m := v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     ManifestMediaType,
+		Config:        v1.Descriptor{MediaType: ConfigMediaType, Size: int64(len(configBlob)), Digest: sha256Hash(configBlob)},
+		Layers: []v1.Descriptor{{
+			MediaType: LayerMediaType, Size: int64(len(tgz)), Digest: sha256Hash(tgz),
+			// The file name `flux pull artifact` and oras would give the layer.
+			Annotations: map[string]string{AnnotationTitle: spec.Profile + "-" + spec.Version + ".tgz"},
+		}},
+		Annotations: ann,
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return partial.CompressedToImage(&artifact{
+		manifest: raw,
+		config:   static.NewLayer(configBlob, ConfigMediaType),
+		layer:    static.NewLayer(tgz, LayerMediaType),
+	})
+}
+
+func sha256Hash(data []byte) v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: SHA256(data)}
+}
+
+// artifact is a packed bundle: fixed manifest bytes and the two blobs they name.
+type artifact struct {
+	manifest      []byte
+	config, layer v1.Layer
+}
+
+func (a *artifact) MediaType() (types.MediaType, error) { return ManifestMediaType, nil }
+func (a *artifact) RawManifest() ([]byte, error)        { return a.manifest, nil }
+func (a *artifact) RawConfigFile() ([]byte, error)      { return configBlob, nil }
+
+func (a *artifact) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	for _, l := range []v1.Layer{a.layer, a.config} {
+		if d, err := l.Digest(); err == nil && d == h {
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("bundle artifact has no blob %s", h)
 }
 
 // Digest is the manifest digest a registry will report for the packed bundle.
@@ -163,18 +232,98 @@ func Digest(b *Bundle, opts PackOptions) (v1.Hash, error) {
 	return img.Digest()
 }
 
-// Unpack reads a bundle layer, refusing anything a bundle never contains: absolute or
-// escaping paths, links, devices, duplicates, and oversized content (counted after
-// decompression, so a gzip bomb stops at the limit).
-func Unpack(layer io.Reader) (map[string][]byte, error) {
+// Limits bound what Unpack accepts from a layer.
+type Limits struct {
+	// MaxFiles is the most regular files; as many directories again are allowed.
+	MaxFiles int
+	// MaxFileBytes is the largest file.
+	MaxFileBytes int64
+	// MaxTreeBytes is the most file content in all; the decompressed stream may exceed it
+	// only by the tar headers of MaxFiles files and their directories.
+	MaxTreeBytes int64
+}
+
+// DefaultLimits are the limits ReadDir applies to a bundle directory.
+func DefaultLimits() Limits {
+	return Limits{MaxFiles: MaxFiles, MaxFileBytes: MaxFileBytes, MaxTreeBytes: MaxTreeBytes}
+}
+
+func (l Limits) orDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxFiles <= 0 {
+		l.MaxFiles = d.MaxFiles
+	}
+	if l.MaxFileBytes <= 0 {
+		l.MaxFileBytes = d.MaxFileBytes
+	}
+	if l.MaxTreeBytes <= 0 {
+		l.MaxTreeBytes = d.MaxTreeBytes
+	}
+	return l
+}
+
+// errTooBig stops decompression at the limit, before a gzip bomb can inflate further.
+var errTooBig = errors.New("decompressed layer is over the size limit")
+
+// capReader fails once more than max bytes have been read through it.
+type capReader struct {
+	r    io.Reader
+	n    int64
+	max  int64
+	over bool
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.over {
+		return 0, errTooBig
+	}
+	if rest := c.max - c.n + 1; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n > c.max {
+		c.over = true
+		return 0, errTooBig
+	}
+	return n, err
+}
+
+// Unpack reads a bundle layer into memory, refusing anything a bundle never contains:
+// absolute or escaping paths, links, devices and other special files, a path twice (or as
+// both file and directory), and more than lim allows. Decompressed bytes are counted as
+// they are inflated, so a gzip bomb stops at the limit instead of filling memory. The
+// stream is read to its end so that the gzip checksum is checked too. Zero fields of lim
+// take DefaultLimits.
+func Unpack(layer io.Reader, lim Limits) (map[string][]byte, error) {
+	lim = lim.orDefaults()
 	gz, err := gzip.NewReader(layer)
 	if err != nil {
-		return nil, fmt.Errorf("bundle layer is not gzip: %w", err)
+		return nil, exitcode.AsBadInput(fmt.Errorf("bundle layer is not gzip: %w", err))
 	}
-	tr := tar.NewReader(io.LimitReader(gz, MaxTreeBytes+1<<20))
+	// Each entry costs at most a 512-byte header and 511 bytes of padding; PAX records for
+	// long names get another 1 MiB of slack.
+	headers := int64(2*lim.MaxFiles+2) * 1024
+	stream := &capReader{r: gz, max: lim.MaxTreeBytes + headers + 1<<20}
+	files, err := untar(tar.NewReader(stream), lim)
+	if err == nil {
+		// The tar end marker is not the end of the gzip stream: read on to the checksum.
+		_, err = io.Copy(io.Discard, stream)
+	}
+	if errors.Is(err, errTooBig) {
+		err = fmt.Errorf("bundle layer inflates to more than %d bytes: refused as a possible gzip bomb", stream.max)
+	}
+	if err != nil {
+		return nil, exitcode.AsBadInput(err)
+	}
+	return files, nil
+}
+
+func untar(tr *tar.Reader, lim Limits) (map[string][]byte, error) {
 	files := map[string][]byte{}
+	dirs := map[string]bool{}
 	var total int64
-	for {
+	for entries := 0; ; entries++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -182,16 +331,27 @@ func Unpack(layer io.Reader) (map[string][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading bundle layer: %w", err)
 		}
+		if entries >= 2*lim.MaxFiles {
+			return nil, fmt.Errorf("bundle layer has more than %d entries", 2*lim.MaxFiles)
+		}
 		name := strings.TrimPrefix(hdr.Name, "./")
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			if !ValidPath(strings.TrimSuffix(name, "/")) {
+			name = strings.TrimSuffix(name, "/")
+			if name == "" || name == "." {
+				continue // the root, as `tar -C dir .` writes it
+			}
+			if !ValidPath(name) {
 				return nil, fmt.Errorf("bundle layer entry %q escapes the bundle", hdr.Name)
 			}
+			if _, ok := files[name]; ok {
+				return nil, fmt.Errorf("bundle layer has %q as both file and directory", name)
+			}
+			dirs[name] = true
 			continue
 		case tar.TypeReg:
 		default:
-			return nil, fmt.Errorf("bundle layer entry %q is not a regular file (type %q): links and devices are refused", hdr.Name, hdr.Typeflag)
+			return nil, fmt.Errorf("bundle layer entry %q is not a regular file (type %q): links, devices and other special files are refused", hdr.Name, hdr.Typeflag)
 		}
 		if !ValidPath(name) {
 			return nil, fmt.Errorf("bundle layer entry %q escapes the bundle", hdr.Name)
@@ -199,23 +359,31 @@ func Unpack(layer io.Reader) (map[string][]byte, error) {
 		if _, dup := files[name]; dup {
 			return nil, fmt.Errorf("bundle layer has %q twice", name)
 		}
-		if hdr.Size > MaxFileBytes {
-			return nil, fmt.Errorf("bundle layer entry %q is %d bytes (limit %d)", name, hdr.Size, MaxFileBytes)
+		if dirs[name] {
+			return nil, fmt.Errorf("bundle layer has %q as both directory and file", name)
 		}
-		if len(files) >= MaxFiles {
-			return nil, fmt.Errorf("bundle layer has more than %d files", MaxFiles)
+		if len(files) >= lim.MaxFiles {
+			return nil, fmt.Errorf("bundle layer has more than %d files", lim.MaxFiles)
 		}
-		data, err := io.ReadAll(io.LimitReader(tr, MaxFileBytes+1))
-		if err != nil {
+		if hdr.Size > lim.MaxFileBytes {
+			return nil, fmt.Errorf("bundle layer entry %q is %d bytes (limit %d)", name, hdr.Size, lim.MaxFileBytes)
+		}
+		if total += hdr.Size; total > lim.MaxTreeBytes {
+			return nil, fmt.Errorf("bundle layer holds more than %d bytes", lim.MaxTreeBytes)
+		}
+		data := make([]byte, hdr.Size)
+		if _, err := io.ReadFull(tr, data); err != nil {
 			return nil, fmt.Errorf("reading %s from the bundle layer: %w", name, err)
 		}
-		if int64(len(data)) > MaxFileBytes {
-			return nil, fmt.Errorf("bundle layer entry %q is over %d bytes", name, MaxFileBytes)
-		}
-		if total += int64(len(data)); total > MaxTreeBytes {
-			return nil, fmt.Errorf("bundle layer is over %d bytes", MaxTreeBytes)
-		}
 		files[name] = data
+	}
+	// A file may not stand where another entry needs a directory.
+	for p := range files {
+		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+			if _, ok := files[dir]; ok {
+				return nil, fmt.Errorf("bundle layer has %q as both file and directory", dir)
+			}
+		}
 	}
 	return files, nil
 }

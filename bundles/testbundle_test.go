@@ -1,20 +1,31 @@
 package bundles
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"sort"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"sigs.k8s.io/yaml"
 )
 
-// testBundle builds a small bundle by hand, so these tests need no generator.
+// testBundle builds a bundle by hand, so these tests need no generator: every file is an
+// object of NET-01, and the index lists NET-01 and POD-03.
 func testBundle(t testing.TB, version string, files map[string]string) *Bundle {
 	t.Helper()
 	b := &Bundle{Files: map[string][]byte{}}
 	idx := Index{APIVersion: IndexAPIVersion, Kind: IndexKind, Metadata: IndexMeta{Name: "demo"}, Spec: IndexSpec{
 		Profile: "demo", Version: version, Framework: "soc2", Catalogue: "1.0.0",
-		Controls: []IndexControl{{ID: "NET-01", TSC: []string{"CC6.6"}}, {ID: "POD-03", TSC: []string{"CC6.1"}}},
+		Controls: []IndexControl{{ID: "NET-01", TSC: []string{"CC6.6"}, Probe: "default-deny"}, {ID: "POD-03", TSC: []string{"CC6.1"}, Enforcement: "Enforce"}},
 	}}
 	var paths []string
 	for p, data := range files {
@@ -36,10 +47,53 @@ func testBundle(t testing.TB, version string, files map[string]string) *Bundle {
 	return b
 }
 
+// demoFiles returns n small objects whose content depends on extra.
 func demoFiles(n int, extra string) map[string]string {
 	files := map[string]string{}
 	for i := 0; i < n; i++ {
 		files[fmt.Sprintf("network/ns-%02d/networkpolicy-deny.yaml", i)] = fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%d\n  labels:\n    bulwark.dev/version: 1.0.0\ndata: {x: %q}\n", i, extra)
 	}
 	return files
+}
+
+// paymentsSizedFiles returns about as many files, of about the size and variety, as the
+// payments example bundle: policies with long CEL expressions, per-namespace network
+// policies, and mesh and TLS objects. The bytes vary per file as real objects do, so
+// compression works as hard as on a real bundle.
+func paymentsSizedFiles(n int) map[string]string {
+	dirs := []string{"kyverno", "network", "mesh", "tls"}
+	files := map[string]string{}
+	for i := 0; i < n; i++ {
+		sum := sha256.Sum256([]byte(fmt.Sprint(i)))
+		noise := hex.EncodeToString(sum[:])
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: obj-%03d\n  namespace: team-%d\n  labels:\n    app.kubernetes.io/managed-by: bulwark\n    bulwark.dev/version: 1.0.0\n", i, i%12)
+		sb.WriteString("data:\n")
+		for j := 0; j < 12; j++ {
+			fmt.Fprintf(&sb, "  rule-%02d: \"object.spec.containers.all(c, has(c.securityContext) && c.securityContext.runAsNonRoot == true) && %s[%d] != '%s'\"\n", j, noise[:8], j, noise[j:j+16])
+		}
+		files[fmt.Sprintf("%s/team-%02d/obj-%03d.yaml", dirs[i%len(dirs)], i%12, i)] = sb.String()
+	}
+	return files
+}
+
+var (
+	time0 = time.Unix(0, 0)
+	time1 = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+)
+
+// fastRetries keeps tests that inject server errors from waiting out the real backoff.
+var fastRetries = &remote.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 2}
+
+// startRegistry serves go-containerregistry's in-process registry on 127.0.0.1, behind
+// wrap when given, for unit edge cases; integration_test.go uses a real registry.
+func startRegistry(t *testing.T, wrap func(http.Handler) http.Handler) string {
+	t.Helper()
+	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
 }
