@@ -1,63 +1,87 @@
 package bundles
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/internal/testenv"
 )
 
-// countingTransport counts blob uploads and can run a hook before each request.
+// countingTransport counts blob upload sessions as they leave the client, and can run a
+// hook before each request (to kill the registry at a chosen moment).
 type countingTransport struct {
 	mu      sync.Mutex
 	uploads int
-	before  func(*http.Request)
+	before  func(r *http.Request, uploads int)
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if strings.Contains(r.URL.Path, "/blobs/uploads/") {
-		c.mu.Lock()
+	c.mu.Lock()
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/blobs/uploads/") {
 		c.uploads++
-		c.mu.Unlock()
 	}
-	if c.before != nil {
-		c.before(r)
+	n, hook := c.uploads, c.before
+	c.mu.Unlock()
+	if hook != nil {
+		hook(r, n)
 	}
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// TestRealRegistry pushes, pulls, re-pushes, tags and fails against a real CNCF
-// Distribution registry with htpasswd auth.
+func (c *countingTransport) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.uploads
+}
+
+// TestRealRegistry pushes, pulls, re-pushes, tags, fails auth and loses the registry in
+// the middle of a push, against a real CNCF Distribution registry with htpasswd auth.
 func TestRealRegistry(t *testing.T) {
 	const user, pass = "ci", "correct-horse-battery"
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{Username: user, Password: pass})
 	ctx := context.Background()
 	auth := RemoteOptions{Username: user, Password: pass}
 	repo := "oci://" + reg.Ref("policies/demo")
+	digestOf := func(ref string) string {
+		t.Helper()
+		d, err := Resolve(ctx, ref, auth)
+		if err != nil {
+			t.Fatalf("resolving %s: %v", ref, err)
+		}
+		return d.DigestStr()
+	}
 
-	v1 := testBundle(t, "1.4.2", demoFiles(30, "one"))
-	want, err := Digest(v1, PackOptions{})
+	v142 := testBundle(t, "1.4.2", demoFiles(30, "one"))
+	want, err := Digest(v142, PackOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	push := func(b *Bundle, tag string, counter *countingTransport, progress *bytes.Buffer) (name.Digest, error) {
+		o := PushOptions{RemoteOptions: auth, SemverAliases: true, Tags: []string{"latest"}}
+		o.Transport = counter
+		if progress != nil {
+			o.Progress = progress
+		}
+		return Push(ctx, b, repo+":"+tag, o)
+	}
 	counter := &countingTransport{}
-	opts := PushOptions{RemoteOptions: auth, SemverAliases: true, Tags: []string{"latest"}}
-	opts.Transport = counter
-	d1, err := Push(ctx, v1, repo+":1.4.2", opts)
+	d1, err := push(v142, "1.4.2", counter, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d1.DigestStr() != want.String() {
-		t.Fatalf("pushed digest %s, digest command says %s", d1.DigestStr(), want)
+		t.Fatalf("pushed digest %s, Digest says %s", d1.DigestStr(), want)
 	}
-	if counter.uploads == 0 {
-		t.Fatal("first push uploaded nothing")
+	if counter.count() != 2 {
+		t.Errorf("first push opened %d uploads, want 2 (layer and config)", counter.count())
 	}
 
 	t.Run("pull returns the same tree", func(t *testing.T) {
@@ -65,80 +89,139 @@ func TestRealRegistry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.DigestStr() != want.String() || len(got.Files) != len(v1.Files) {
-			t.Fatalf("pulled %s with %d files", d, len(got.Files))
+		if d != d1 {
+			t.Errorf("pulled %s, pushed %s", d, d1)
 		}
-		for p, data := range v1.Files {
-			if string(got.Files[p]) != string(data) {
+		if len(got.Files) != len(v142.Files) {
+			t.Fatalf("pulled %d files, pushed %d", len(got.Files), len(v142.Files))
+		}
+		for p, data := range v142.Files {
+			if !bytes.Equal(got.Files[p], data) {
 				t.Errorf("%s differs after pull", p)
 			}
+		}
+		if again, err := Digest(got, PackOptions{}); err != nil || again != want {
+			t.Errorf("the pulled bundle packs to %s (%v), want %s", again, err, want)
 		}
 	})
 
 	t.Run("unchanged re-push uploads no blobs", func(t *testing.T) {
 		again := &countingTransport{}
-		o := opts
-		o.Transport = again
-		d, err := Push(ctx, testBundle(t, "1.4.2", demoFiles(30, "one")), repo+":1.4.2", o)
+		var progress bytes.Buffer
+		d, err := push(testBundle(t, "1.4.2", demoFiles(30, "one")), "1.4.2", again, &progress)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.DigestStr() != want.String() || again.uploads != 0 {
-			t.Fatalf("re-push: digest %s, %d blob uploads", d, again.uploads)
+		if d != d1 || again.count() != 0 {
+			t.Fatalf("re-push: digest %s (first %s), %d uploads", d, d1, again.count())
+		}
+		if strings.Count(progress.String(), "(already present)") != 2 {
+			t.Errorf("progress does not report both blobs present:\n%s", progress.String())
 		}
 	})
 
 	t.Run("tags and semver aliases", func(t *testing.T) {
-		if _, err := Push(ctx, testBundle(t, "1.10.0-rc.1", demoFiles(2, "rc")), repo+":1.10.0-rc.1", PushOptions{RemoteOptions: auth, SemverAliases: true}); err != nil {
+		rc, err := push(testBundle(t, "1.10.0-rc.1", demoFiles(2, "rc")), "1.10.0-rc.1", &countingTransport{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hotfix, err := push(testBundle(t, "1.3.9", demoFiles(2, "hotfix")), "1.3.9", &countingTransport{}, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
 		tags, err := Tags(ctx, repo, auth)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := strings.Join(tags, " "); got != "1.10.0-rc.1 1.4.2 1 1.4 latest" {
+		if got := strings.Join(tags, " "); got != "1.10.0-rc.1 1.4.2 1.3.9 1 1.3 1.4 latest" {
 			t.Errorf("tags %q", got)
 		}
-	})
-
-	t.Run("wrong password is exit 3 and never printed", func(t *testing.T) {
-		_, _, err := Pull(ctx, repo+":1.4.2", RemoteOptions{Username: user, Password: "hunter2-wrong"})
-		if err == nil || exitcode.Of(err, 0) != exitcode.Environment {
-			t.Fatalf("error %v (exit %d), want exit 3", err, exitcode.Of(err, 0))
-		}
-		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), pass) {
-			t.Fatalf("error shows a credential: %v", err)
-		}
-		if !strings.Contains(err.Error(), "authentication refused") {
-			t.Errorf("error does not say what happened: %v", err)
+		for tag, want := range map[string]string{"1": d1.DigestStr(), "1.4": d1.DigestStr(), "1.3": hotfix.DigestStr(), "latest": hotfix.DigestStr(), "1.10.0-rc.1": rc.DigestStr()} {
+			if got := digestOf(repo + ":" + tag); got != want {
+				t.Errorf("%s points at %s, want %s", tag, got, want)
+			}
 		}
 	})
 
-	t.Run("registry killed mid-push leaves the tag alone", func(t *testing.T) {
+	t.Run("refused credentials are exit 3 and never printed", func(t *testing.T) {
+		// The docker config is empty here, so the keychain finds no credentials.
+		t.Setenv("DOCKER_CONFIG", t.TempDir())
+		for name, ro := range map[string]RemoteOptions{
+			"wrong password": {Username: user, Password: "hunter2-wrong"},
+			"anonymous":      {},
+		} {
+			_, _, err := Pull(ctx, repo+":1.4.2", ro)
+			if err == nil || exitcode.Of(err, 0) != exitcode.Environment {
+				t.Fatalf("%s: error %v (exit %d), want exit 3", name, err, exitcode.Of(err, 0))
+			}
+			if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), pass) {
+				t.Errorf("%s: error shows a credential: %v", name, err)
+			}
+			if !strings.Contains(err.Error(), "authentication refused") || !strings.Contains(err.Error(), reg.Addr+"/policies/demo") {
+				t.Errorf("%s: error does not say what happened where: %v", name, err)
+			}
+		}
+	})
+
+	t.Run("registry killed mid-push leaves every tag alone", func(t *testing.T) {
+		before := map[string]string{}
+		for _, tag := range []string{"latest", "1", "1.4"} {
+			before[tag] = digestOf(repo + ":" + tag)
+		}
+		v150 := testBundle(t, "1.5.0", demoFiles(30, "two"))
 		var once sync.Once
 		killer := &countingTransport{}
-		killer.before = func(r *http.Request) {
-			if strings.Contains(r.URL.Path, "/blobs/uploads/") {
+		// The layer goes first; kill once it is in, as the client checks for the config
+		// blob, so the registry holds a complete new layer and nothing else of 1.5.0.
+		killer.before = func(r *http.Request, uploads int) {
+			if uploads == 1 && r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/blobs/") {
 				once.Do(reg.Kill)
 			}
 		}
-		o := PushOptions{RemoteOptions: auth}
-		o.Transport = killer
-		_, err := Push(ctx, testBundle(t, "1.5.0", demoFiles(30, "two")), repo+":1.4.2", o)
+		_, err := push(v150, "1.5.0", killer, nil)
 		if err == nil {
 			t.Fatal("push to a killed registry succeeded")
 		}
-		if exitcode.Of(err, 0) != exitcode.Environment {
-			t.Errorf("exit %d, want 3: %v", exitcode.Of(err, 0), err)
+		if exitcode.Of(err, 0) != exitcode.Environment || !strings.Contains(err.Error(), reg.Addr) {
+			t.Errorf("exit %d, want 3 naming the registry: %v", exitcode.Of(err, 0), err)
 		}
+		if strings.Contains(err.Error(), pass) {
+			t.Errorf("error shows the password: %v", err)
+		}
+
+		_, _, err = Pull(ctx, repo+":1.4.2", auth)
+		if exitcode.Of(err, 0) != exitcode.Environment {
+			t.Errorf("pull from a stopped registry: exit %d, want 3: %v", exitcode.Of(err, 0), err)
+		}
+
 		reg.Restart()
-		ref, _ := ParseReference(repo+":1.4.2", auth)
-		desc, err := remote.Head(ref, auth.remote(ctx)...)
+		for tag, want := range before {
+			if got := digestOf(repo + ":" + tag); got != want {
+				t.Errorf("%s points at %s after the failed push, want %s", tag, got, want)
+			}
+		}
+		r, _ := ParseReference(repo+":1.5.0", auth)
+		if _, err := remote.Head(r, auth.remote(ctx)...); err == nil {
+			t.Error("tag 1.5.0 exists after the failed push")
+		}
+
+		// Pushing again resumes: the layer survived the crash and the config ({}) is
+		// shared with every other bundle, so nothing is uploaded twice.
+		if killer.count() != 1 {
+			t.Fatalf("the killed push opened %d uploads, want 1 (the layer)", killer.count())
+		}
+		resume := &countingTransport{}
+		d, err := push(v150, "1.5.0", resume, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if desc.Digest.String() != want.String() {
-			t.Fatalf("tag points at %s after the failed push, want %s", desc.Digest, want)
+		if resume.count() != 0 {
+			t.Errorf("the retried push opened %d uploads, want none", resume.count())
+		}
+		for _, tag := range []string{"latest", "1", "1.5", "1.5.0"} {
+			if got := digestOf(repo + ":" + tag); got != d.DigestStr() {
+				t.Errorf("%s points at %s after the retried push, want %s", tag, got, d.DigestStr())
+			}
 		}
 	})
 }
