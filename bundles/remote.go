@@ -344,6 +344,13 @@ func Push(ctx context.Context, b *Bundle, ref string, opts PushOptions) (name.Di
 
 	if opts.SemverAliases {
 		existing, err := listTags(repo, ropts)
+		var terr *transport.Error
+		if errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden) {
+			// Some registries refuse to list a repository that does not exist yet, or
+			// grant push without list; the push itself will say if the credentials are wrong.
+			prog.printf("cannot list the tags of %s (HTTP %d): moving semver aliases without checking for higher releases", repo, terr.StatusCode)
+			existing, err = nil, nil
+		}
 		if err != nil {
 			return name.Digest{}, opts.fail("listing tags of", repo, err)
 		}

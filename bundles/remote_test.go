@@ -566,3 +566,51 @@ func TestCredentialsNeverShown(t *testing.T) {
 type stringer string
 
 func (s stringer) String() string { return string(s) }
+
+// TestSemverAliasesWhenListingIsRefused: a registry that grants push but refuses to list
+// tags (or to list a repository that does not exist yet) still gets the aliases, with a
+// note on stderr; a listing that fails otherwise fails the push before any upload.
+func TestSemverAliasesWhenListingIsRefused(t *testing.T) {
+	cases := []struct {
+		name   string
+		status int
+		ok     bool
+	}{
+		{"forbidden", http.StatusForbidden, true},
+		{"broken", http.StatusBadRequest, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var log requestLog
+			host := startRegistry(t, func(h http.Handler) http.Handler {
+				return log.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if strings.HasSuffix(r.URL.Path, "/tags/list") {
+						http.Error(w, `{"errors":[{"code":"DENIED"}]}`, tc.status)
+						return
+					}
+					h.ServeHTTP(w, r)
+				}))
+			})
+			var progress bytes.Buffer
+			ro := RemoteOptions{Progress: &progress, backoff: fastRetries}
+			d, err := Push(context.Background(), testBundle(t, "2.1.0", demoFiles(1, "x")), host+"/p:2.1.0", PushOptions{RemoteOptions: ro, SemverAliases: true})
+			if !tc.ok {
+				if err == nil || log.count("POST", "/blobs/uploads/") != 0 {
+					t.Fatalf("error %v after %d uploads, want a failure before any", err, log.count("POST", "/blobs/uploads/"))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tag := range []string{"2", "2.1"} {
+				if got := head(t, host+"/p:"+tag); got.String() != d.DigestStr() {
+					t.Errorf("%s points at %s, want %s", tag, got, d.DigestStr())
+				}
+			}
+			if !strings.Contains(progress.String(), "cannot list the tags") {
+				t.Errorf("no note about the refused listing:\n%s", progress.String())
+			}
+		})
+	}
+}
