@@ -11,15 +11,16 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/generators/certmanager"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/generators/istio"
 	"bulwark.dev/bulwark/generators/kyverno"
-	"bulwark.dev/bulwark/generators/meta"
 	"bulwark.dev/bulwark/generators/network"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 // DefaultVersion is the bundle version when none is given.
@@ -37,7 +38,7 @@ func ValidVersion(v string) bool {
 // target is one generator; the order is irrelevant because the output is sorted.
 type target struct {
 	name     string
-	generate func(*profile.Profile, *templates.Catalogue) ([]meta.Object, error)
+	generate func(*profile.Profile, *catalogue.Catalogue) ([]generated.Object, error)
 }
 
 var targets = []target{
@@ -48,8 +49,8 @@ var targets = []target{
 }
 
 // Objects runs every generator and stamps the common labels and annotations.
-func Objects(p *profile.Profile, cat *templates.Catalogue, version string) ([]meta.Object, error) {
-	var all []meta.Object
+func Objects(p *profile.Profile, cat *catalogue.Catalogue, version string) ([]generated.Object, error) {
+	var all []generated.Object
 	for _, t := range targets {
 		objs, err := t.generate(p, cat)
 		if err != nil {
@@ -66,7 +67,7 @@ func Objects(p *profile.Profile, cat *templates.Catalogue, version string) ([]me
 }
 
 // stamp adds the labels every generated object carries and the control/TSC annotations.
-func stamp(o meta.Object, p *profile.Profile, cat *templates.Catalogue, version string) error {
+func stamp(o generated.Object, p *profile.Profile, cat *catalogue.Catalogue, version string) error {
 	if len(o.Controls) == 0 {
 		return fmt.Errorf("%s %s realises no control", kindOf(o), o.Object.GetName())
 	}
@@ -74,9 +75,9 @@ func stamp(o meta.Object, p *profile.Profile, cat *templates.Catalogue, version 
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	labels[meta.LabelManagedBy] = meta.ManagedByValue
-	labels[meta.LabelProfile] = p.Metadata.Name
-	labels[meta.LabelVersion] = version
+	labels[api.LabelManagedBy] = api.ManagedByValue
+	labels[api.LabelProfile] = p.Metadata.Name
+	labels[api.LabelVersion] = version
 	o.Object.SetLabels(labels)
 
 	controls, tsc, err := trace(o.Controls, cat)
@@ -87,14 +88,14 @@ func stamp(o meta.Object, p *profile.Profile, cat *templates.Catalogue, version 
 	if ann == nil {
 		ann = map[string]string{}
 	}
-	ann[meta.AnnotationControls] = strings.Join(controls, ",")
-	ann[meta.AnnotationTSC] = strings.Join(tsc, ",")
+	ann[api.AnnotationControls] = strings.Join(controls, ",")
+	ann[api.AnnotationTSC] = strings.Join(tsc, ",")
 	o.Object.SetAnnotations(ann)
 	return nil
 }
 
 // trace returns the sorted unique controls and the sorted union of their TSC points.
-func trace(ids []string, cat *templates.Catalogue) (controls, tsc []string, err error) {
+func trace(ids []string, cat *catalogue.Catalogue) (controls, tsc []string, err error) {
 	seenC, seenT := map[string]bool{}, map[string]bool{}
 	for _, id := range ids {
 		c, ok := cat.Get(id)
@@ -151,13 +152,13 @@ func splitTSC(s string) (string, []int) {
 	return s[:i], nums
 }
 
-func kindOf(o meta.Object) string {
+func kindOf(o generated.Object) string {
 	return o.Object.GetObjectKind().GroupVersionKind().Kind
 }
 
 // Build generates every object for the profile and assembles the bundle: one YAML file per
 // object, the kustomization that GitOps tools apply, and the index.
-func Build(p *profile.Profile, cat *templates.Catalogue, version string) (*bundles.Bundle, error) {
+func Build(p *profile.Profile, cat *catalogue.Catalogue, version string) (*bundles.Bundle, error) {
 	if version == "" {
 		version = DefaultVersion
 	}
@@ -192,7 +193,7 @@ func Build(p *profile.Profile, cat *templates.Catalogue, version string) (*bundl
 		idx.Spec.Controls = append(idx.Spec.Controls, ic)
 	}
 	for _, o := range objs {
-		data, err := meta.Marshal(o.Object)
+		data, err := generated.Marshal(o.Object)
 		if err != nil {
 			return nil, fmt.Errorf("serialising %s %s: %w", kindOf(o), o.Object.GetName(), err)
 		}
@@ -234,7 +235,7 @@ func Build(p *profile.Profile, cat *templates.Catalogue, version string) (*bundl
 }
 
 // filePath places an object: DIR/[NAMESPACE/]KIND-NAME.yaml, lower-case kind.
-func filePath(o meta.Object) string {
+func filePath(o generated.Object) string {
 	file := strings.ToLower(kindOf(o)) + "-" + o.Object.GetName() + ".yaml"
 	if ns := o.Object.GetNamespace(); ns != "" {
 		return o.Dir + "/" + ns + "/" + file

@@ -7,13 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
-func loadExample(t testing.TB, name string) (*profile.Profile, *templates.Catalogue) {
+func loadExample(t testing.TB, name string) (*profile.Profile, *catalogue.Catalogue) {
 	t.Helper()
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestDisabledControlsProduceNothing(t *testing.T) {
 
 // BenchmarkBuild1000Namespaces measures generation for a profile naming 1,000 namespaces.
 func BenchmarkBuild1000Namespaces(b *testing.B) {
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		b.Fatal(err)
 	}

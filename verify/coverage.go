@@ -55,7 +55,7 @@ func (v *verifier) coverage() error {
 		ns := &nss[i]
 		present[ns.GetName()] = true
 		// A Terminating namespace admits no new pods: nothing there needs guarding.
-		if ns.GetDeletionTimestamp() == nil && s.inScope(ns.GetName(), ns.GetLabels()) {
+		if ns.GetDeletionTimestamp() == nil && s.InScope(ns.GetName(), ns.GetLabels()) {
 			inScope = append(inScope, ns)
 		}
 	}
@@ -69,7 +69,7 @@ func (v *verifier) coverage() error {
 		}
 	}
 	for _, name := range sc.Namespaces.Include {
-		if !present[name] && !s.exclude[name] && len(perNS) > 0 {
+		if !present[name] && !s.Excluded(name) && len(perNS) > 0 {
 			f := v.add(CheckCoverage, Fail, perNS, nsRef(name), "namespace %s is named in the profile but does not exist", name)
 			f.Command = "kubectl get namespace " + name
 		}
@@ -113,7 +113,7 @@ func (v *verifier) coverage() error {
 		}
 		if v.enabled("POD-00") {
 			want := "baseline"
-			if s.isSensitive(name, ns.GetLabels()) {
+			if s.Sensitive(name, ns.GetLabels()) {
 				want = "restricted"
 			}
 			got := ns.GetLabels()[labelPSAEnforce]

@@ -23,37 +23,14 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
+	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/bundles"
 	"bulwark.dev/bulwark/internal/exitcode"
-)
-
-// Labels and annotations every bundle object carries (generators/meta writes them; verify
-// must not import the generators, so it names them again).
-const (
-	LabelManagedBy     = "app.kubernetes.io/managed-by"
-	ManagedByValue     = "bulwark"
-	LabelProfile       = "bulwark.dev/profile"
-	LabelVersion       = "bulwark.dev/version"
-	AnnotationControls = "bulwark.dev/controls"
+	"bulwark.dev/bulwark/scope"
 )
 
 // RoleFile is where the read-only role verify needs is published.
 const RoleFile = "examples/verify-clusterrole.yaml"
-
-// bulwarkKinds are the kinds Bulwark generates. verify lists them even when the bundle
-// holds none, so an object of a kind a later version dropped is still found as drift.
-var bulwarkKinds = []schema.GroupKind{
-	{Group: "cert-manager.io", Kind: "Certificate"},
-	{Group: "cert-manager.io", Kind: "ClusterIssuer"},
-	{Group: "networking.k8s.io", Kind: "NetworkPolicy"},
-	{Group: "policies.kyverno.io", Kind: "GeneratingPolicy"},
-	{Group: "policies.kyverno.io", Kind: "ImageValidatingPolicy"},
-	{Group: "policies.kyverno.io", Kind: "MutatingPolicy"},
-	{Group: "policies.kyverno.io", Kind: "PolicyException"},
-	{Group: "policies.kyverno.io", Kind: "ValidatingPolicy"},
-	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"},
-	{Group: "security.istio.io", Kind: "PeerAuthentication"},
-}
 
 // NamespacedName names a GitOps object, written NAMESPACE/NAME.
 type NamespacedName struct{ Namespace, Name string }
@@ -165,7 +142,7 @@ func newReport(b *bundles.Bundle, opts Options) *Report {
 // input is what verify derives from the bundle before it asks the cluster anything, so a
 // broken bundle is exit 2 however unreachable the cluster is.
 type input struct {
-	scope   *scope
+	scope   *scope.Matcher
 	desired map[string]map[string]any // file -> object the bundle sets
 }
 
@@ -176,7 +153,7 @@ func prepare(b *bundles.Bundle, opts Options) (*input, error) {
 	if opts.Digest != "" && !digestRE.MatchString(opts.Digest) {
 		return nil, fmt.Errorf("digest %q is not sha256:<64 hex digits>", opts.Digest)
 	}
-	sc, err := newScope(b.Index.Spec.Scope.Namespaces)
+	sc, err := scope.New(b.Index.Spec.Scope.Namespaces).Matcher()
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +327,7 @@ func (v *verifier) plan() []*kindPlan {
 		}
 		p.objects = append(p.objects, o)
 	}
-	for _, gk := range bulwarkKinds {
+	for _, gk := range api.GeneratedKinds {
 		if byGK[gk] == nil {
 			byGK[gk] = &kindPlan{gk: gk}
 		}
@@ -373,7 +350,7 @@ func (v *verifier) plan() []*kindPlan {
 
 func (v *verifier) run() error {
 	spec := v.b.Index.Spec
-	ours := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue, LabelProfile: spec.Profile})
+	ours := labels.SelectorFromSet(labels.Set{api.LabelManagedBy: api.ManagedByValue, api.LabelProfile: spec.Profile})
 	for _, p := range v.plan() {
 		var sel labels.Selector
 		if !p.whole {
@@ -421,13 +398,13 @@ func (v *verifier) run() error {
 				continue
 			}
 			var ctl []string
-			for _, c := range strings.Split(l.GetAnnotations()[AnnotationControls], ",") {
+			for _, c := range strings.Split(l.GetAnnotations()[api.AnnotationControls], ",") {
 				if c = strings.TrimSpace(c); c != "" {
 					ctl = append(ctl, c)
 				}
 			}
 			v.add(CheckDrift, Fail, ctl, refOf(&l), "%s %s carries profile %s (version %s) but bundle %s does not contain it: prune it or re-sync",
-				l.GetKind(), nameOf(&l), spec.Profile, orUnknown(l.GetLabels()[LabelVersion], "unknown"), spec.Version)
+				l.GetKind(), nameOf(&l), spec.Profile, orUnknown(l.GetLabels()[api.LabelVersion], "unknown"), spec.Version)
 		}
 	}
 	if err := v.coverage(); err != nil {
@@ -449,7 +426,7 @@ func (v *verifier) run() error {
 // version (Kyverno also relabels them managed-by=kyverno), and belong to the policy.
 func leftBehind(ours labels.Selector, l *unstructured.Unstructured) bool {
 	lbl := l.GetLabels()
-	return ours.Matches(labels.Set(lbl)) && lbl[LabelVersion] != ""
+	return ours.Matches(labels.Set(lbl)) && lbl[api.LabelVersion] != ""
 }
 
 func ref(o bundles.IndexObject) *ObjectRef {

@@ -26,12 +26,12 @@ import (
 	"k8s.io/client-go/rest"
 
 	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/generators/network"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/internal/testenv"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 	"bulwark.dev/bulwark/verify"
 )
 
@@ -60,7 +60,7 @@ func buildEnv(t testing.TB, c *testenv.Cluster, example string) *env {
 	t.Helper()
 	testenv.InstallCRDs(t, c.Config)
 	e := &env{Client: testenv.NewClient(c.Config), t: t, ctx: context.Background(), c: c}
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

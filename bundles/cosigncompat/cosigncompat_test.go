@@ -13,10 +13,10 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/internal/testenv"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 // TestCosignVerifiesBulwarkSignatures signs a pushed bundle with a key from
@@ -25,7 +25,7 @@ import (
 // encrypted private key Bulwark wrote.
 func TestCosignVerifiesBulwarkSignatures(t *testing.T) {
 	ctx := context.Background()
-	cat, _ := templates.Load()
+	cat, _ := catalogue.Load()
 	p, err := profile.Load(filepath.Join("..", "..", "examples", "payments.yaml"), profile.LoadOptions{KnownControls: cat.IDSet()})
 	if err != nil {
 		t.Fatal(err)

@@ -21,10 +21,10 @@ import (
 
 	"bulwark.dev/bulwark/bundles"
 	"bulwark.dev/bulwark/bundles/gitops"
+	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/internal/testenv"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 	"bulwark.dev/bulwark/verify"
 )
 
@@ -207,7 +207,7 @@ func TestGitOpsEndToEnd(t *testing.T) {
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	kcLog := testenv.KustomizeController(t, c)
 
-	cat, _ := templates.Load()
+	cat, _ := catalogue.Load()
 	p, err := profile.Load(filepath.Join("..", "..", "examples", "payments.yaml"), profile.LoadOptions{KnownControls: cat.IDSet()})
 	if err != nil {
 		t.Fatal(err)

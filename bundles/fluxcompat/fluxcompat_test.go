@@ -10,17 +10,17 @@ import (
 	oci "github.com/fluxcd/pkg/oci"
 
 	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/internal/testenv"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 // TestFluxPullsTheSameTree pushes the payments bundle to a real registry and pulls it with
 // github.com/fluxcd/pkg/oci, the library Flux's CLI and source-controller use: the files
 // Flux extracts must be byte-for-byte the bundle's.
 func TestFluxPullsTheSameTree(t *testing.T) {
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"bulwark.dev/bulwark/templates"
+	"bulwark.dev/bulwark/catalogue"
 )
 
 // NewCmdControls groups the catalogue commands.
@@ -38,13 +38,13 @@ func newCmdControlsList() *cobra.Command {
 			if err := checkFormat(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
-			cat, err := templates.Load()
+			cat, err := catalogue.Load()
 			if err != nil {
 				return err
 			}
 			controls := cat.Filter(strings.ToUpper(tsc), strings.ToUpper(family))
 			if controls == nil {
-				controls = []templates.Control{} // scripts get [], not null
+				controls = []catalogue.Control{} // scripts get [], not null
 			}
 			if output != "table" {
 				return printStructured(cmd.OutOrStdout(), output, controls)
@@ -69,7 +69,7 @@ func newCmdControlsList() *cobra.Command {
 	return cmd
 }
 
-func writeControlTable(w io.Writer, controls []templates.Control) error {
+func writeControlTable(w io.Writer, controls []catalogue.Control) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTSC\tBASIS\tREALISED BY\tTITLE")
 	for _, c := range controls {
@@ -95,7 +95,7 @@ func newCmdControlsShow() *cobra.Command {
   bulwark controls show TLS-05 -o yaml`,
 		Args: exactArgs(1),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-			cat, err := templates.Load()
+			cat, err := catalogue.Load()
 			if err != nil {
 				return nil, cobra.ShellCompDirectiveError
 			}
@@ -105,7 +105,7 @@ func newCmdControlsShow() *cobra.Command {
 			if err := checkFormat(output, "text", "json", "yaml"); err != nil {
 				return err
 			}
-			cat, err := templates.Load()
+			cat, err := catalogue.Load()
 			if err != nil {
 				return err
 			}
@@ -123,7 +123,7 @@ func newCmdControlsShow() *cobra.Command {
 	return cmd
 }
 
-func writeControl(w io.Writer, c *templates.Control) error {
+func writeControl(w io.Writer, c *catalogue.Control) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s\n\n", c.ID, c.Title)
 	fmt.Fprintf(&b, "%s\n\n", strings.TrimSpace(c.Description))
@@ -182,7 +182,7 @@ func newCmdControlsGaps() *cobra.Command {
 			if err := checkFormat(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
-			cat, err := templates.Load()
+			cat, err := catalogue.Load()
 			if err != nil {
 				return err
 			}

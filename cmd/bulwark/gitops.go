@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"bulwark.dev/bulwark/bundles/gitops"
-	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/internal/exitcode"
 )
 
@@ -96,7 +96,7 @@ func writeDocs(w io.Writer, docs ...any) error {
 				return err
 			}
 		}
-		data, err := meta.Marshal(d)
+		data, err := generated.Marshal(d)
 		if err != nil {
 			return err
 		}

@@ -5,20 +5,20 @@ import (
 	"io"
 	"os"
 
+	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 // maxProfileBytes bounds what is read from stdin; files are bounded by the loader itself.
 const maxProfileBytes = 1 << 20
 
 // loadProfile reads a profile from a path or "-" (stdin) and validates it against the catalogue.
-func loadProfile(path string, stdin io.Reader) (*profile.Profile, *templates.Catalogue, error) {
+func loadProfile(path string, stdin io.Reader) (*profile.Profile, *catalogue.Catalogue, error) {
 	if path == "" {
 		return nil, nil, usageErrorf("a profile is required: -f PROFILE (or -f - for stdin)")
 	}
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		return nil, nil, err
 	}

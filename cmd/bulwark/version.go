@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"bulwark.dev/bulwark/templates"
+	"bulwark.dev/bulwark/catalogue"
 )
 
 // version is set at link time (-X main.version=v1.2.3); builds from source report the module version.
@@ -44,7 +44,7 @@ func NewCmdVersion() *cobra.Command {
 			if err := checkFormat(output, "text", "json", "yaml"); err != nil {
 				return err
 			}
-			cat, err := templates.Load()
+			cat, err := catalogue.Load()
 			if err != nil {
 				return err
 			}

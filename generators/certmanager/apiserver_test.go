@@ -6,7 +6,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
-	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/internal/testenv"
 )
 
@@ -14,7 +14,7 @@ import (
 // validation, the objects of every issuer kind against cert-manager's upstream CRDs. (The
 // CRDs hold the schema; cert-manager's own webhook, which no test runs, checks more.)
 func TestAPIServerAdmitsEveryIssuerKind(t *testing.T) {
-	cat := catalogue(t)
+	cat := loadCatalogue(t)
 	c := testenv.StartCluster(t)
 	testenv.InstallCRDs(t, c.Config, "certmanager")
 	client := testenv.NewClient(c.Config)
@@ -36,7 +36,7 @@ controls: {params: {TLS-05: {maxDuration: 720h}}}`)
 		t.Fatalf("%d objects, want 8", len(objs))
 	}
 	for _, o := range objs {
-		data, err := meta.Marshal(o.Object)
+		data, err := generated.Marshal(o.Object)
 		if err != nil {
 			t.Fatal(err)
 		}

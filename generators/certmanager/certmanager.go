@@ -16,9 +16,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/api"
+	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 // Namespace is cert-manager's cluster resource namespace, where ClusterIssuers find their
@@ -51,7 +52,7 @@ func clusterIssuer(name string, cfg cmapi.IssuerConfig) *cmapi.ClusterIssuer {
 // CADuration is the bootstrap CA certificate's lifetime: TLS-05's maxDuration when that
 // control is on, so the bundle's own Certificate passes the lifetime policy wherever it
 // applies; DefaultCADuration otherwise.
-func CADuration(p *profile.Profile, cat *templates.Catalogue) (time.Duration, error) {
+func CADuration(p *profile.Profile, cat *catalogue.Catalogue) (time.Duration, error) {
 	if !p.ControlEnabled("TLS-05") {
 		return DefaultCADuration, nil
 	}
@@ -81,16 +82,16 @@ func CADuration(p *profile.Profile, cat *templates.Catalogue) (time.Duration, er
 
 // Generate emits one ClusterIssuer per profile issuer, in profile order; a selfSigned
 // issuer becomes its three-object bootstrap chain.
-func Generate(p *profile.Profile, cat *templates.Catalogue) ([]meta.Object, error) {
+func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object, error) {
 	if !p.ControlEnabled("TLS-04") || len(p.Spec.TLS.Issuers) == 0 {
 		return nil, nil
 	}
 	if err := checkNames(p); err != nil {
 		return nil, err
 	}
-	var out []meta.Object
-	add := func(obj meta.KubeObject) {
-		out = append(out, meta.Object{Dir: meta.DirTLS, Object: obj, Controls: []string{"TLS-04"}})
+	var out []generated.Object
+	add := func(obj generated.KubeObject) {
+		out = append(out, generated.Object{Dir: api.DirTLS, Object: obj, Controls: []string{"TLS-04"}})
 	}
 	for _, is := range p.Spec.TLS.Issuers {
 		switch {

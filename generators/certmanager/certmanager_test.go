@@ -9,17 +9,18 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/google/cel-go/cel"
 
+	"bulwark.dev/bulwark/api"
+	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/generators/internal/golden"
-	"bulwark.dev/bulwark/generators/meta"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 func TestGolden(t *testing.T) { golden.Run(t, Generate) }
 
-func catalogue(t *testing.T) *templates.Catalogue {
+func loadCatalogue(t *testing.T) *catalogue.Catalogue {
 	t.Helper()
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func catalogue(t *testing.T) *templates.Catalogue {
 }
 
 // load builds a profile through the real loader from a spec fragment.
-func load(t *testing.T, cat *templates.Catalogue, spec string) *profile.Profile {
+func load(t *testing.T, cat *catalogue.Catalogue, spec string) *profile.Profile {
 	t.Helper()
 	if !strings.Contains(spec, "namespaces:") {
 		spec = "namespaces: {include: [shop]}\n" + spec
@@ -43,7 +44,7 @@ func load(t *testing.T, cat *templates.Catalogue, spec string) *profile.Profile 
 
 // summary renders an object's identity and spec as compact JSON, so a case states exactly
 // what the cluster receives.
-func summary(t *testing.T, o meta.Object) string {
+func summary(t *testing.T, o generated.Object) string {
 	t.Helper()
 	var spec any
 	switch obj := o.Object.(type) {
@@ -66,7 +67,7 @@ func summary(t *testing.T, o meta.Object) string {
 }
 
 func TestIssuerKinds(t *testing.T) {
-	cat := catalogue(t)
+	cat := loadCatalogue(t)
 	cases := []struct {
 		name string
 		spec string
@@ -139,7 +140,7 @@ func TestIssuerKinds(t *testing.T) {
 				if got := summary(t, o); got != tc.want[i] {
 					t.Errorf("object %d:\n got %s\nwant %s", i, got, tc.want[i])
 				}
-				if o.Dir != meta.DirTLS || len(o.Controls) != 1 || o.Controls[0] != "TLS-04" {
+				if o.Dir != api.DirTLS || len(o.Controls) != 1 || o.Controls[0] != "TLS-04" {
 					t.Errorf("%s: dir %q, controls %v", o.Object.GetName(), o.Dir, o.Controls)
 				}
 				if gvk := o.Object.GetObjectKind().GroupVersionKind(); gvk.GroupVersion().String() != "cert-manager.io/v1" {
@@ -151,7 +152,7 @@ func TestIssuerKinds(t *testing.T) {
 }
 
 func TestCADuration(t *testing.T) {
-	cat := catalogue(t)
+	cat := loadCatalogue(t)
 	cases := []struct {
 		name    string
 		spec    string
@@ -193,7 +194,7 @@ func TestCADuration(t *testing.T) {
 // Certificate the chain emits, for several maxima: the bundle must not ship an object its
 // own lifetime policy refuses.
 func TestBootstrapCASatisfiesTLS05(t *testing.T) {
-	cat := catalogue(t)
+	cat := loadCatalogue(t)
 	c, ok := cat.Get("TLS-05")
 	if !ok || c.Rule == nil || len(c.Rule.Validations) == 0 {
 		t.Fatal("TLS-05 has no rule")
@@ -261,7 +262,7 @@ func TestBootstrapCASatisfiesTLS05(t *testing.T) {
 }
 
 func TestRefusesCollisions(t *testing.T) {
-	cat := catalogue(t)
+	cat := loadCatalogue(t)
 	cases := []struct {
 		name, spec, wantErr string
 	}{{

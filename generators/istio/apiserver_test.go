@@ -6,16 +6,16 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
-	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/internal/testenv"
-	"bulwark.dev/bulwark/templates"
 )
 
 // TestAPIServerAdmitsThePeerAuthentication creates the mesh-wide PeerAuthentication by
 // server-side dry-run with strict field validation against Istio's upstream CRDs, whose
 // schema and CEL rules check the mode enum and the selector rules.
 func TestAPIServerAdmitsThePeerAuthentication(t *testing.T) {
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestAPIServerAdmitsThePeerAuthentication(t *testing.T) {
 		if err != nil || len(objs) != 1 {
 			t.Fatalf("%s: %v, %d objects", spec, err, len(objs))
 		}
-		data, err := meta.Marshal(objs[0].Object)
+		data, err := generated.Marshal(objs[0].Object)
 		if err != nil {
 			t.Fatal(err)
 		}

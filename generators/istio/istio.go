@@ -14,9 +14,10 @@ import (
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/api"
+	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 // MeshWideName is the name Istio gives mesh-wide meaning to, in the root namespace.
@@ -27,7 +28,7 @@ const MeshWideName = "default"
 // The object is a pointer to the client-go type throughout: its spec embeds protobuf
 // state that must not be copied, and only through a pointer does encoding/json reach the
 // spec's own JSON marshaller, which writes the mode by name (STRICT), not number.
-func Generate(p *profile.Profile, _ *templates.Catalogue) ([]meta.Object, error) {
+func Generate(p *profile.Profile, _ *catalogue.Catalogue) ([]generated.Object, error) {
 	m := p.Spec.Mesh
 	if m.Provider != profile.MeshIstio || !p.ControlEnabled("TLS-01") {
 		return nil, nil
@@ -47,5 +48,5 @@ func Generate(p *profile.Profile, _ *templates.Catalogue) ([]meta.Object, error)
 	// No selector: a selector would narrow it to some workloads and it would stop being
 	// the mesh-wide policy.
 	pa.Spec.Mtls = &securityv1beta1.PeerAuthentication_MutualTLS{Mode: securityv1beta1.PeerAuthentication_MutualTLS_STRICT}
-	return []meta.Object{{Dir: meta.DirMesh, Object: pa, Controls: []string{"TLS-01"}}}, nil
+	return []generated.Object{{Dir: api.DirMesh, Object: pa, Controls: []string{"TLS-01"}}}, nil
 }

@@ -7,15 +7,16 @@ import (
 
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 
+	"bulwark.dev/bulwark/api"
+	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/generators/internal/golden"
-	"bulwark.dev/bulwark/generators/meta"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 func TestGolden(t *testing.T) { golden.Run(t, Generate) }
 
-func load(t *testing.T, cat *templates.Catalogue, spec string) *profile.Profile {
+func load(t *testing.T, cat *catalogue.Catalogue, spec string) *profile.Profile {
 	t.Helper()
 	doc := "apiVersion: bulwark.dev/v1alpha1\nkind: Profile\nmetadata: {name: test}\nspec:\n  framework: soc2\n" +
 		"  namespaces: {include: [shop]}\n  " + strings.ReplaceAll(strings.TrimSpace(spec), "\n", "\n  ") + "\n"
@@ -27,7 +28,7 @@ func load(t *testing.T, cat *templates.Catalogue, spec string) *profile.Profile 
 }
 
 func TestGenerate(t *testing.T) {
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestGenerate(t *testing.T) {
 			if !ok {
 				t.Fatalf("got %T", o.Object)
 			}
-			if o.Dir != meta.DirMesh || len(o.Controls) != 1 || o.Controls[0] != "TLS-01" {
+			if o.Dir != api.DirMesh || len(o.Controls) != 1 || o.Controls[0] != "TLS-01" {
 				t.Errorf("dir %q controls %v", o.Dir, o.Controls)
 			}
 			if pa.Name != "default" || pa.Namespace != tc.want || pa.APIVersion != "security.istio.io/v1" || pa.Kind != "PeerAuthentication" {
@@ -91,7 +92,7 @@ func TestRefusesWhatItCannotRealise(t *testing.T) {
 // TestMarshalsModeByName guards the protobuf quirk: encoding the typed object must give
 // the CRD's string enum, which the API server's schema and Istio both require.
 func TestMarshalsModeByName(t *testing.T) {
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestMarshalsModeByName(t *testing.T) {
 	if len(got.Spec) != 1 || len(mtls) != 1 || mtls["mode"] != "STRICT" {
 		t.Errorf("spec encodes as %v, want exactly {mtls: {mode: STRICT}}", got.Spec)
 	}
-	y, err := meta.Marshal(objs[0].Object)
+	y, err := generated.Marshal(objs[0].Object)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/internal/testenv"
 )
 
@@ -91,9 +91,9 @@ func (e *engine) apply(t *testing.T, policies, resources, exceptions []string) t
 }
 
 // write stores a generated object as a file the CLI reads.
-func (e *engine) write(t *testing.T, o meta.Object) string {
+func (e *engine) write(t *testing.T, o generated.Object) string {
 	t.Helper()
-	data, err := meta.Marshal(o.Object)
+	data, err := generated.Marshal(o.Object)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func readFixture(t *testing.T, path string) *unstructured.Unstructured {
 // fixtures lists a control's catalogue fixtures with the verdict each must get.
 func fixtures(t *testing.T, id string) map[string]string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "..", "templates", "testdata", "fixtures", id, "*.yaml"))
+	files, err := filepath.Glob(filepath.Join("..", "..", "catalogue", "testdata", "fixtures", id, "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func fixtures(t *testing.T, id string) map[string]string {
 	return out
 }
 
-func kindOf(o meta.Object) string { return o.Object.GetObjectKind().GroupVersionKind().Kind }
+func kindOf(o generated.Object) string { return o.Object.GetObjectKind().GroupVersionKind().Kind }
 
 // TestKyvernoEngineEnforcesEveryRule evaluates every generated ValidatingPolicy with
 // Kyverno's engine against the catalogue's fixtures: deny-* must fail, admit-* must pass.
@@ -322,11 +322,11 @@ func TestKyvernoEngineHonoursScope(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.control, func(t *testing.T) {
-			o, ok := got["ValidatingPolicy/"+meta.PolicyName(p, tc.control)]
+			o, ok := got["ValidatingPolicy/"+generated.PolicyName(p, tc.control)]
 			if !ok {
 				t.Fatalf("no policy for %s", tc.control)
 			}
-			base := readFixture(t, filepath.Join("..", "..", "templates", "testdata", "fixtures", tc.control, tc.fixture))
+			base := readFixture(t, filepath.Join("..", "..", "catalogue", "testdata", "fixtures", tc.control, tc.fixture))
 			var files []string
 			keys := map[string]string{}
 			for ns := range tc.want {
@@ -362,7 +362,7 @@ func TestExceptionsExemptExactlyWhatTheyName(t *testing.T) {
 	p, cat := payments(t)
 	got := generate(t, p, cat)
 	policy := func(id string) string {
-		o, ok := got["ValidatingPolicy/"+meta.PolicyName(p, id)]
+		o, ok := got["ValidatingPolicy/"+generated.PolicyName(p, id)]
 		if !ok {
 			t.Fatalf("no policy for %s", id)
 		}

@@ -10,30 +10,31 @@ import (
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 
+	"bulwark.dev/bulwark/api"
+	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/generators/internal/golden"
-	"bulwark.dev/bulwark/generators/meta"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 // payments loads the catalogue and a fresh copy of the payments example, for tests that
 // change it.
-func payments(t *testing.T) (*profile.Profile, *templates.Catalogue) {
+func payments(t *testing.T) (*profile.Profile, *catalogue.Catalogue) {
 	t.Helper()
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return golden.Examples(t, cat.IDSet())["payments"], cat
 }
 
-func generate(t *testing.T, p *profile.Profile, cat *templates.Catalogue) map[string]meta.Object {
+func generate(t *testing.T, p *profile.Profile, cat *catalogue.Catalogue) map[string]generated.Object {
 	t.Helper()
 	objs, err := Generate(p, cat)
 	if err != nil {
 		t.Fatal(err)
 	}
-	byKey := map[string]meta.Object{}
+	byKey := map[string]generated.Object{}
 	for _, o := range objs {
 		key := o.Object.GetObjectKind().GroupVersionKind().Kind + "/" + o.Object.GetName()
 		if _, dup := byKey[key]; dup {
@@ -103,7 +104,7 @@ func TestOnlyKyvernoRealisationsBecomePolicies(t *testing.T) {
 	p, cat := payments(t)
 	got := generate(t, p, cat)
 	for _, c := range cat.Controls {
-		_, has := got["ValidatingPolicy/"+meta.PolicyName(p, c.ID)]
+		_, has := got["ValidatingPolicy/"+generated.PolicyName(p, c.ID)]
 		want := c.Rule != nil && c.Realises("kyverno") && p.ControlEnabled(c.ID)
 		if c.ID == "TLS-01" || c.ID == "TLS-02" || c.SensitiveOnly() || strings.HasPrefix(c.ID, "SUP") || strings.HasPrefix(c.ID, "TLS") {
 			continue // conditional on profile fields; covered above
@@ -166,24 +167,24 @@ func TestParamsResolveProfileThenFieldThenDefault(t *testing.T) {
 }
 
 func TestBadParamsAndRulesAreErrors(t *testing.T) {
-	pods := []templates.ResourceRule{{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}
-	rule := func(r []templates.ResourceRule, autogen bool) *templates.Rule {
-		return &templates.Rule{Resources: r, Autogen: autogen, Validations: []templates.Validation{{Expression: "true", Message: "X-01"}}}
+	pods := []catalogue.ResourceRule{{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}
+	rule := func(r []catalogue.ResourceRule, autogen bool) *catalogue.Rule {
+		return &catalogue.Rule{Resources: r, Autogen: autogen, Validations: []catalogue.Validation{{Expression: "true", Message: "X-01"}}}
 	}
-	kyverno := []templates.Realisation{{Generator: "kyverno", Kinds: []string{"ValidatingPolicy"}}}
+	kyverno := []catalogue.Realisation{{Generator: "kyverno", Kinds: []string{"ValidatingPolicy"}}}
 	cases := []struct {
 		name    string
-		control templates.Control
+		control catalogue.Control
 		param   any
 		wantErr string
 	}{
-		{"unknown profile field", templates.Control{ID: "X-01", RealisedBy: kyverno, Rule: rule(pods, true),
-			Params: []templates.Param{{Name: "p", Type: "stringList", From: "spec.nowhere"}}}, nil, "unknown profile field"},
-		{"wrong param type", templates.Control{ID: "X-01", RealisedBy: kyverno, Rule: rule(pods, true),
-			Params: []templates.Param{{Name: "p", Type: "duration", Default: "1h"}}}, "forever", "parameter p"},
-		{"pods rule without autogen", templates.Control{ID: "X-01", RealisedBy: kyverno, Rule: rule(pods, false)}, nil, "autogen off"},
-		{"fine", templates.Control{ID: "X-01", RealisedBy: kyverno, Rule: rule(pods, true),
-			Params: []templates.Param{{Name: "p", Type: "duration", Default: "1h"}}}, "2h", ""},
+		{"unknown profile field", catalogue.Control{ID: "X-01", RealisedBy: kyverno, Rule: rule(pods, true),
+			Params: []catalogue.Param{{Name: "p", Type: "stringList", From: "spec.nowhere"}}}, nil, "unknown profile field"},
+		{"wrong param type", catalogue.Control{ID: "X-01", RealisedBy: kyverno, Rule: rule(pods, true),
+			Params: []catalogue.Param{{Name: "p", Type: "duration", Default: "1h"}}}, "forever", "parameter p"},
+		{"pods rule without autogen", catalogue.Control{ID: "X-01", RealisedBy: kyverno, Rule: rule(pods, false)}, nil, "autogen off"},
+		{"fine", catalogue.Control{ID: "X-01", RealisedBy: kyverno, Rule: rule(pods, true),
+			Params: []catalogue.Param{{Name: "p", Type: "duration", Default: "1h"}}}, "2h", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,7 +192,7 @@ func TestBadParamsAndRulesAreErrors(t *testing.T) {
 			if tc.param != nil {
 				p.Spec.Controls.Params["X-01"] = map[string]any{"p": tc.param}
 			}
-			_, err := Generate(p, &templates.Catalogue{Controls: []templates.Control{tc.control}})
+			_, err := Generate(p, &catalogue.Catalogue{Controls: []catalogue.Control{tc.control}})
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Errorf("unexpected error: %v", err)
@@ -235,7 +236,7 @@ func TestScopeConditions(t *testing.T) {
 	got := generate(t, p, cat)
 	checked := 0
 	for _, c := range cat.Controls {
-		o, ok := got["ValidatingPolicy/"+meta.PolicyName(p, c.ID)]
+		o, ok := got["ValidatingPolicy/"+generated.PolicyName(p, c.ID)]
 		if !ok {
 			continue
 		}
@@ -277,7 +278,7 @@ func TestScopeConditions(t *testing.T) {
 }
 
 func TestEveryObjectIsTypedAndTraced(t *testing.T) {
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,14 +289,14 @@ func TestEveryObjectIsTypedAndTraced(t *testing.T) {
 		}
 		for _, o := range objs {
 			gvk := o.Object.GetObjectKind().GroupVersionKind()
-			if gvk.Kind == "" || gvk.Version == "" || len(o.Controls) == 0 || o.Dir != meta.DirKyverno {
+			if gvk.Kind == "" || gvk.Version == "" || len(o.Controls) == 0 || o.Dir != api.DirKyverno {
 				t.Errorf("%s: %s %s has kind %q version %q controls %v dir %q", name, gvk.Kind, o.Object.GetName(), gvk.Kind, gvk.Version, o.Controls, o.Dir)
 			}
 			if gvk.Group != "policies.kyverno.io" && gvk.Group != rbacv1.GroupName {
 				t.Errorf("%s: unexpected group %s", name, gvk.Group)
 			}
 			for k := range o.Object.GetLabels() {
-				if k == meta.LabelManagedBy || k == meta.LabelProfile || k == meta.LabelVersion {
+				if k == api.LabelManagedBy || k == api.LabelProfile || k == api.LabelVersion {
 					t.Errorf("%s: %s sets %s, which the root generator owns", name, o.Object.GetName(), k)
 				}
 			}
@@ -324,7 +325,7 @@ func TestExceptions(t *testing.T) {
 	if want := []string{"ValidatingPolicy/payments-soc2-pod-10", "ValidatingPolicy/payments-soc2-pod-16"}; !slices.Equal(refs, want) {
 		t.Errorf("policyRefs %v, want %v", refs, want)
 	}
-	want := map[string]string{meta.AnnotationReason: p.Spec.Exceptions[0].Reason, meta.AnnotationTicket: "SEC-142", meta.AnnotationExpires: "2027-09-30"}
+	want := map[string]string{api.AnnotationReason: p.Spec.Exceptions[0].Reason, api.AnnotationTicket: "SEC-142", api.AnnotationExpires: "2027-09-30"}
 	for k, v := range want {
 		if pe.Annotations[k] != v {
 			t.Errorf("annotation %s = %q, want %q", k, pe.Annotations[k], v)
@@ -344,7 +345,7 @@ func TestExceptions(t *testing.T) {
 	if len(pe.Spec.PolicyRefs) != 1 || pe.Spec.PolicyRefs[0].Kind != "ImageValidatingPolicy" {
 		t.Errorf("policyRefs %v, want the SUP-04 ImageValidatingPolicy only", pe.Spec.PolicyRefs)
 	}
-	if _, ok := pe.Annotations[meta.AnnotationTicket]; ok {
+	if _, ok := pe.Annotations[api.AnnotationTicket]; ok {
 		t.Error("empty ticket annotation written")
 	}
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/kyverno/api/api/policies.kyverno.io/v1alpha1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/internal/testenv"
 	"bulwark.dev/bulwark/profile"
 )
@@ -106,7 +106,7 @@ func TestKyvernoEngineVerifiesSignatures(t *testing.T) {
 	// The test registry speaks plain HTTP on loopback; production registries use TLS.
 	ivp.Spec.Credentials = &v1alpha1.Credentials{AllowInsecureRegistry: true}
 	e := newEngine(t)
-	policy := e.write(t, meta.Object{Object: ivp})
+	policy := e.write(t, generated.Object{Object: ivp})
 	pod := func(name string, containers, initContainers []string) (string, string) {
 		spec := map[string]any{}
 		for field, images := range map[string][]string{"containers": containers, "initContainers": initContainers} {

@@ -18,9 +18,11 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/api"
+	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
+	"bulwark.dev/bulwark/scope"
 )
 
 // APIVersion of every object this package emits.
@@ -43,8 +45,8 @@ var podControllers = []string{"cronjobs", "daemonsets", "deployments", "jobs", "
 const backgroundControllerAggregation = "rbac.kyverno.io/aggregate-to-background-controller"
 
 // Generate emits the Kyverno policies for every enabled control the profile can realise.
-func Generate(p *profile.Profile, cat *templates.Catalogue) ([]meta.Object, error) {
-	var out []meta.Object
+func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object, error) {
+	var out []generated.Object
 	policyKinds := map[string]string{} // control id -> kind of its policy, for exceptions
 	var labellers []string             // controls whose MutatingPolicies label namespaces
 	for i := range cat.Controls {
@@ -57,35 +59,35 @@ func Generate(p *profile.Profile, cat *templates.Catalogue) ([]meta.Object, erro
 			if err != nil {
 				return nil, fmt.Errorf("control %s: %w", c.ID, err)
 			}
-			out = append(out, meta.Object{Dir: meta.DirKyverno, Object: vp, Controls: []string{c.ID}})
+			out = append(out, generated.Object{Dir: api.DirKyverno, Object: vp, Controls: []string{c.ID}})
 			policyKinds[c.ID] = "ValidatingPolicy"
 		}
 		switch c.ID {
 		case "POD-00":
-			out = append(out, meta.Object{Dir: meta.DirKyverno, Object: psaLabels(p, c.ID), Controls: []string{c.ID}})
+			out = append(out, generated.Object{Dir: api.DirKyverno, Object: psaLabels(p, c.ID), Controls: []string{c.ID}})
 			labellers = append(labellers, c.ID)
 		case "TLS-02":
-			out = append(out, meta.Object{Dir: meta.DirKyverno, Object: meshEnrolment(p), Controls: []string{c.ID}})
+			out = append(out, generated.Object{Dir: api.DirKyverno, Object: meshEnrolment(p), Controls: []string{c.ID}})
 			labellers = append(labellers, c.ID)
 		case "SUP-04":
-			out = append(out, meta.Object{Dir: meta.DirKyverno, Object: imageSignatures(p, c.ID), Controls: []string{c.ID}})
+			out = append(out, generated.Object{Dir: api.DirKyverno, Object: imageSignatures(p, c.ID), Controls: []string{c.ID}})
 			policyKinds[c.ID] = "ImageValidatingPolicy"
 		}
 	}
 	if len(labellers) > 0 {
-		out = append(out, meta.Object{Dir: meta.DirKyverno, Object: namespaceLabellerRole(p), Controls: labellers})
+		out = append(out, generated.Object{Dir: api.DirKyverno, Object: namespaceLabellerRole(p), Controls: labellers})
 	}
 	for _, e := range p.Spec.Exceptions {
 		if pe := exception(p, e, policyKinds); pe != nil {
-			out = append(out, meta.Object{Dir: meta.DirKyverno, Object: pe, Controls: append([]string(nil), e.Controls...)})
+			out = append(out, generated.Object{Dir: api.DirKyverno, Object: pe, Controls: append([]string(nil), e.Controls...)})
 		}
 	}
 	return out, nil
 }
 
 // applicable reports whether the profile gives the control something to act on.
-func applicable(p *profile.Profile, c *templates.Control) bool {
-	if c.SensitiveOnly() && !meta.HasSensitiveTier(p) {
+func applicable(p *profile.Profile, c *catalogue.Control) bool {
+	if c.SensitiveOnly() && !scope.New(p.Spec.Namespaces).HasSensitiveTier() {
 		return false
 	}
 	switch c.ID {
@@ -119,7 +121,7 @@ func typeMeta(kind string) metav1.TypeMeta {
 
 // paramValue resolves a parameter: the profile's setting, else the profile field the
 // catalogue names, else the catalogue default.
-func paramValue(p *profile.Profile, c *templates.Control, prm templates.Param) (any, error) {
+func paramValue(p *profile.Profile, c *catalogue.Control, prm catalogue.Param) (any, error) {
 	if v, ok := p.Param(c.ID, prm.Name); ok {
 		return v, nil
 	}
@@ -140,7 +142,7 @@ func paramValue(p *profile.Profile, c *templates.Control, prm templates.Param) (
 	return nil, fmt.Errorf("parameter %s: unknown profile field %q", prm.Name, prm.From)
 }
 
-func validatingPolicy(p *profile.Profile, c *templates.Control) (*kyvernov1.ValidatingPolicy, error) {
+func validatingPolicy(p *profile.Profile, c *catalogue.Control) (*kyvernov1.ValidatingPolicy, error) {
 	r := c.Rule
 	var vars []admissionv1.Variable
 	for _, prm := range c.Params {
@@ -148,7 +150,7 @@ func validatingPolicy(p *profile.Profile, c *templates.Control) (*kyvernov1.Vali
 		if err != nil {
 			return nil, err
 		}
-		lit, err := templates.CELParam(prm, v)
+		lit, err := catalogue.CELParam(prm, v)
 		if err != nil {
 			return nil, fmt.Errorf("parameter %s: %w", prm.Name, err)
 		}
@@ -159,10 +161,10 @@ func validatingPolicy(p *profile.Profile, c *templates.Control) (*kyvernov1.Vali
 	}
 	var conds []admissionv1.MatchCondition
 	if !c.ClusterScoped() {
-		conds = append(conds, admissionv1.MatchCondition{Name: "in-scope", Expression: meta.InScopeCEL("namespaceObject", p, false)})
+		conds = append(conds, admissionv1.MatchCondition{Name: "in-scope", Expression: scope.New(p.Spec.Namespaces).InScopeCEL("namespaceObject", false)})
 	}
 	if c.SensitiveOnly() {
-		conds = append(conds, admissionv1.MatchCondition{Name: "sensitive-tier", Expression: meta.SensitiveCEL("namespaceObject", p)})
+		conds = append(conds, admissionv1.MatchCondition{Name: "sensitive-tier", Expression: scope.New(p.Spec.Namespaces).SensitiveCEL("namespaceObject")})
 	}
 	for _, m := range r.MatchConditions {
 		conds = append(conds, admissionv1.MatchCondition{Name: m.Name, Expression: m.Expression})
@@ -175,7 +177,7 @@ func validatingPolicy(p *profile.Profile, c *templates.Control) (*kyvernov1.Vali
 	if !c.ClusterScoped() {
 		// Excluded namespaces never reach the policy; cluster-scoped controls (RBAC, the
 		// policy plane) hold everywhere, including where the exceptions live.
-		match.NamespaceSelector = meta.ExcludeSelector(p)
+		match.NamespaceSelector = scope.New(p.Spec.Namespaces).ExcludeSelector()
 	}
 	spec := kyvernov1.ValidatingPolicySpec{
 		MatchConstraints: match,
@@ -199,12 +201,12 @@ func validatingPolicy(p *profile.Profile, c *templates.Control) (*kyvernov1.Vali
 	}
 	return &kyvernov1.ValidatingPolicy{
 		TypeMeta:   typeMeta("ValidatingPolicy"),
-		ObjectMeta: metav1.ObjectMeta{Name: meta.PolicyName(p, c.ID)},
+		ObjectMeta: metav1.ObjectMeta{Name: generated.PolicyName(p, c.ID)},
 		Spec:       spec,
 	}, nil
 }
 
-func resourceRules(rules []templates.ResourceRule) []admissionv1.NamedRuleWithOperations {
+func resourceRules(rules []catalogue.ResourceRule) []admissionv1.NamedRuleWithOperations {
 	var out []admissionv1.NamedRuleWithOperations
 	for _, rr := range rules {
 		ops := []admissionv1.OperationType{admissionv1.Create, admissionv1.Update}
@@ -228,7 +230,7 @@ func resourceRules(rules []templates.ResourceRule) []admissionv1.NamedRuleWithOp
 
 // podsOnly mirrors Kyverno's test for extending a policy to Pod controllers: exactly one
 // rule, for core v1 pods.
-func podsOnly(rules []templates.ResourceRule) bool {
+func podsOnly(rules []catalogue.ResourceRule) bool {
 	if len(rules) != 1 {
 		return false
 	}
@@ -250,7 +252,7 @@ func namespaceLabeller(name string, p *profile.Profile, labels string, vars []ad
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: kyvernov1.MutatingPolicySpec{
 			MatchConstraints: &admissionv1.MatchResources{ResourceRules: namespaceRule},
-			MatchConditions:  []admissionv1.MatchCondition{{Name: "in-scope", Expression: meta.InScopeCEL("object", p, false)}},
+			MatchConditions:  []admissionv1.MatchCondition{{Name: "in-scope", Expression: scope.New(p.Spec.Namespaces).InScopeCEL("object", false)}},
 			Variables:        vars,
 			Mutations: []admissionv1alpha1.Mutation{{
 				PatchType:          admissionv1alpha1.PatchTypeApplyConfiguration,
@@ -267,14 +269,14 @@ func namespaceLabeller(name string, p *profile.Profile, labels string, vars []ad
 // psaLabels enforces Pod Security Admission's baseline level (restricted in the sensitive
 // tier) and warns and audits at restricted everywhere in scope.
 func psaLabels(p *profile.Profile, id string) *kyvernov1.MutatingPolicy {
-	vars := []admissionv1.Variable{{Name: "enforceLevel", Expression: fmt.Sprintf("(%s) ? 'restricted' : 'baseline'", meta.SensitiveCEL("object", p))}}
+	vars := []admissionv1.Variable{{Name: "enforceLevel", Expression: fmt.Sprintf("(%s) ? 'restricted' : 'baseline'", scope.New(p.Spec.Namespaces).SensitiveCEL("object"))}}
 	labels := `{"pod-security.kubernetes.io/enforce": variables.enforceLevel, "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}`
-	return namespaceLabeller(meta.PolicyName(p, id), p, labels, vars)
+	return namespaceLabeller(generated.PolicyName(p, id), p, labels, vars)
 }
 
 // meshEnrolment labels in-scope namespaces for Istio sidecar injection.
 func meshEnrolment(p *profile.Profile) *kyvernov1.MutatingPolicy {
-	return namespaceLabeller(meta.PolicyName(p, "TLS-02")+"-enrol", p, `{"istio-injection": "enabled"}`, nil)
+	return namespaceLabeller(generated.PolicyName(p, "TLS-02")+"-enrol", p, `{"istio-injection": "enabled"}`, nil)
 }
 
 // namespaceLabellerRole lets Kyverno's background controller write namespaces, which its
@@ -317,13 +319,13 @@ func imageSignatures(p *profile.Profile, id string) *kyvernov1.ImageValidatingPo
 	}
 	return &kyvernov1.ImageValidatingPolicy{
 		TypeMeta:   typeMeta("ImageValidatingPolicy"),
-		ObjectMeta: metav1.ObjectMeta{Name: meta.PolicyName(p, id)},
+		ObjectMeta: metav1.ObjectMeta{Name: generated.PolicyName(p, id)},
 		Spec: kyvernov1.ImageValidatingPolicySpec{
 			MatchConstraints: &admissionv1.MatchResources{
-				NamespaceSelector: meta.ExcludeSelector(p),
-				ResourceRules:     resourceRules([]templates.ResourceRule{{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}),
+				NamespaceSelector: scope.New(p.Spec.Namespaces).ExcludeSelector(),
+				ResourceRules:     resourceRules([]catalogue.ResourceRule{{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}),
 			},
-			MatchConditions:      []admissionv1.MatchCondition{{Name: "in-scope", Expression: meta.InScopeCEL("namespaceObject", p, false)}},
+			MatchConditions:      []admissionv1.MatchCondition{{Name: "in-scope", Expression: scope.New(p.Spec.Namespaces).InScopeCEL("namespaceObject", false)}},
 			ValidationAction:     actions(p, id),
 			MatchImageReferences: refs,
 			Attestors:            attestors,
@@ -350,7 +352,7 @@ func exception(p *profile.Profile, e profile.Exception, kinds map[string]string)
 	sort.Strings(ids)
 	for _, id := range ids {
 		if kind, ok := kinds[id]; ok {
-			refs = append(refs, v1alpha1.PolicyRef{Name: meta.PolicyName(p, id), Kind: kind})
+			refs = append(refs, v1alpha1.PolicyRef{Name: generated.PolicyName(p, id), Kind: kind})
 		}
 	}
 	if len(refs) == 0 {
@@ -358,11 +360,11 @@ func exception(p *profile.Profile, e profile.Exception, kinds map[string]string)
 	}
 	end := metav1.NewTime(e.Expires.Time.AddDate(0, 0, 1).UTC().Truncate(24 * time.Hour))
 	annotations := map[string]string{
-		meta.AnnotationReason:  e.Reason,
-		meta.AnnotationExpires: e.Expires.String(),
+		api.AnnotationReason:  e.Reason,
+		api.AnnotationExpires: e.Expires.String(),
 	}
 	if e.Ticket != "" {
-		annotations[meta.AnnotationTicket] = e.Ticket
+		annotations[api.AnnotationTicket] = e.Ticket
 	}
 	return &kyvernov1.PolicyException{
 		TypeMeta: typeMeta("PolicyException"),
@@ -376,7 +378,7 @@ func exception(p *profile.Profile, e profile.Exception, kinds map[string]string)
 			MatchConditions: []admissionv1.MatchCondition{{
 				Name: "excepted-namespaces",
 				// object is null on DELETE, oldObject on CREATE.
-				Expression: fmt.Sprintf("(object != null ? object : oldObject).metadata.?namespace.orValue(\"\") in %s", meta.CELList(e.Namespaces)),
+				Expression: fmt.Sprintf("(object != null ? object : oldObject).metadata.?namespace.orValue(\"\") in %s", catalogue.CELList(e.Namespaces)),
 			}},
 			ExpiresAt: &end,
 		},

@@ -6,7 +6,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
-	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/internal/testenv"
 )
 
@@ -15,7 +15,7 @@ import (
 // the API server's NetworkPolicy validation and the upstream GeneratingPolicy CRD schema
 // have the last word on whether the bundle can be applied.
 func TestAPIServerAdmitsEveryShape(t *testing.T) {
-	cat := catalogue(t)
+	cat := loadCatalogue(t)
 	c := testenv.StartCluster(t)
 	testenv.InstallCRDs(t, c.Config, "kyverno")
 	client := testenv.NewClient(c.Config)
@@ -38,7 +38,7 @@ func TestAPIServerAdmitsEveryShape(t *testing.T) {
 				t.Fatal("no objects: nothing to check")
 			}
 			for _, o := range objs {
-				data, err := meta.Marshal(o.Object)
+				data, err := generated.Marshal(o.Object)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/generators/internal/golden"
-	"bulwark.dev/bulwark/generators/meta"
 	"bulwark.dev/bulwark/internal/testenv"
-	"bulwark.dev/bulwark/templates"
 )
 
 // TestKyvernoEngineGeneratesTheStaticSet runs the GeneratingPolicy with Kyverno's engine: a
@@ -18,7 +18,7 @@ import (
 // statically; unselected and named namespaces get none from it.
 func TestKyvernoEngineGeneratesTheStaticSet(t *testing.T) {
 	cli := testenv.KyvernoCLI(t)
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestKyvernoEngineGeneratesTheStaticSet(t *testing.T) {
 		t.Fatalf("no GeneratingPolicy: %v", err)
 	}
 	dir := t.TempDir()
-	data, err := meta.Marshal(gp)
+	data, err := generated.Marshal(gp)
 	if err != nil {
 		t.Fatal(err)
 	}

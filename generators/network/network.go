@@ -16,9 +16,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/api"
+	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
+	"bulwark.dev/bulwark/scope"
 )
 
 // Names of the per-namespace policies; verify looks for their content, not their names.
@@ -176,11 +178,11 @@ func PoliciesFor(p *profile.Profile, namespace string) []Policy {
 
 // Generate emits static NetworkPolicies for named namespaces and a GeneratingPolicy for
 // namespaces selected by label.
-func Generate(p *profile.Profile, cat *templates.Catalogue) ([]meta.Object, error) {
-	var out []meta.Object
+func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object, error) {
+	var out []generated.Object
 	for _, ns := range p.Spec.Namespaces.Include {
 		for _, pol := range PoliciesFor(p, ns) {
-			out = append(out, meta.Object{Dir: meta.DirNetwork, Object: pol.Policy, Controls: []string{pol.Control}})
+			out = append(out, generated.Object{Dir: api.DirNetwork, Object: pol.Policy, Controls: []string{pol.Control}})
 		}
 	}
 	if p.Spec.Namespaces.Selector != nil {
@@ -189,7 +191,7 @@ func Generate(p *profile.Profile, cat *templates.Catalogue) ([]meta.Object, erro
 			return nil, fmt.Errorf("NetworkPolicy GeneratingPolicy: %w", err)
 		}
 		if gp != nil {
-			out = append(out, meta.Object{Dir: meta.DirNetwork, Object: gp, Controls: controls})
+			out = append(out, generated.Object{Dir: api.DirNetwork, Object: gp, Controls: controls})
 		}
 	}
 	return out, nil
@@ -198,7 +200,7 @@ func Generate(p *profile.Profile, cat *templates.Catalogue) ([]meta.Object, erro
 // generatingPolicy creates the per-namespace set in every selected namespace. The objects
 // are CEL literals built from the same typed NetworkPolicies the static path emits, so both
 // paths produce identical policies. It returns nil when the profile needs no policy.
-func generatingPolicy(p *profile.Profile, cat *templates.Catalogue) (*kyvernov1.GeneratingPolicy, []string, error) {
+func generatingPolicy(p *profile.Profile, cat *catalogue.Catalogue) (*kyvernov1.GeneratingPolicy, []string, error) {
 	policies := PoliciesFor(p, "")
 	if len(policies) == 0 {
 		return nil, nil, nil
@@ -207,7 +209,7 @@ func generatingPolicy(p *profile.Profile, cat *templates.Catalogue) (*kyvernov1.
 	var refs []string
 	var controls []string
 	for _, pol := range policies {
-		lit, err := CELObject(generated(p, cat, pol))
+		lit, err := CELObject(forGeneration(p, cat, pol))
 		if err != nil {
 			return nil, nil, fmt.Errorf("NetworkPolicy %s: %w", pol.Policy.Name, err)
 		}
@@ -222,7 +224,7 @@ func generatingPolicy(p *profile.Profile, cat *templates.Catalogue) (*kyvernov1.
 	return &kyvernov1.GeneratingPolicy{
 		TypeMeta: metav1.TypeMeta{APIVersion: "policies.kyverno.io/v1", Kind: "GeneratingPolicy"},
 		// Named after the first control it realises: NET-01, which every allowance needs.
-		ObjectMeta: metav1.ObjectMeta{Name: meta.PolicyName(p, controls[0])},
+		ObjectMeta: metav1.ObjectMeta{Name: generated.PolicyName(p, controls[0])},
 		Spec: kyvernov1.GeneratingPolicySpec{
 			// UPDATE too: a namespace labelled into scope after creation gets the set then.
 			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{RuleWithOperations: admissionv1.RuleWithOperations{
@@ -231,7 +233,7 @@ func generatingPolicy(p *profile.Profile, cat *templates.Catalogue) (*kyvernov1.
 			}}}},
 			// Excluded namespaces never; named namespaces already get these objects
 			// statically from the bundle, and two owners would fight over them.
-			MatchConditions: []admissionv1.MatchCondition{{Name: "in-scope", Expression: meta.InScopeCEL("object", p, true)}},
+			MatchConditions: []admissionv1.MatchCondition{{Name: "in-scope", Expression: scope.New(p.Spec.Namespaces).InScopeCEL("object", true)}},
 			Variables:       vars,
 			// The trigger is the namespace itself: its name is where the objects go.
 			Generation: []kyvernov1.Generation{{Expression: "generator.Apply(object.metadata.name, [" + strings.Join(refs, ", ") + "])"}},
@@ -247,18 +249,18 @@ func generatingPolicy(p *profile.Profile, cat *templates.Catalogue) (*kyvernov1.
 	}, controls, nil
 }
 
-// generated is the object the GeneratingPolicy creates for pol: the static object without
+// forGeneration is the object the GeneratingPolicy creates for pol: the static object without
 // a namespace, carrying the trace the bundle stamps on static objects (the version label is
 // left out: synchronisation rewrites every generated object when the policy changes, so
 // the policy's own version label dates them).
-func generated(p *profile.Profile, cat *templates.Catalogue, pol Policy) *networkingv1.NetworkPolicy {
+func forGeneration(p *profile.Profile, cat *catalogue.Catalogue, pol Policy) *networkingv1.NetworkPolicy {
 	obj := pol.Policy.DeepCopy()
 	obj.Namespace = ""
-	obj.Labels = map[string]string{meta.LabelManagedBy: meta.ManagedByValue, meta.LabelProfile: p.Metadata.Name}
-	obj.Annotations = map[string]string{meta.AnnotationControls: pol.Control}
+	obj.Labels = map[string]string{api.LabelManagedBy: api.ManagedByValue, api.LabelProfile: p.Metadata.Name}
+	obj.Annotations = map[string]string{api.AnnotationControls: pol.Control}
 	if cat != nil {
 		if c, ok := cat.Get(pol.Control); ok && len(c.TSC) > 0 {
-			obj.Annotations[meta.AnnotationTSC] = strings.Join(c.TSC, ",")
+			obj.Annotations[api.AnnotationTSC] = strings.Join(c.TSC, ",")
 		}
 	}
 	return obj
@@ -293,7 +295,7 @@ func CELObject(obj any) (string, error) {
 			delete(md, "creationTimestamp")
 		}
 	}
-	lit, err := meta.CELLiteral(m)
+	lit, err := catalogue.CELLiteral(m)
 	if err != nil {
 		return "", fmt.Errorf("rendering %T as CEL: %w", obj, err)
 	}

@@ -16,17 +16,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"bulwark.dev/bulwark/api"
+	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/generators/internal/golden"
-	"bulwark.dev/bulwark/generators/meta"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 func TestGolden(t *testing.T) { golden.Run(t, Generate) }
 
-func catalogue(t *testing.T) *templates.Catalogue {
+func loadCatalogue(t *testing.T) *catalogue.Catalogue {
 	t.Helper()
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func catalogue(t *testing.T) *templates.Catalogue {
 
 // load builds a profile through the real loader (defaults and validation) from a spec
 // fragment: namespaces default to a selector plus two named namespaces.
-func load(t *testing.T, cat *templates.Catalogue, spec string) *profile.Profile {
+func load(t *testing.T, cat *catalogue.Catalogue, spec string) *profile.Profile {
 	t.Helper()
 	if !strings.Contains(spec, "namespaces:") {
 		spec = "namespaces:\n  include: [shop, search]\n  selector: {matchLabels: {bulwark.dev/scope: app}}\n" + spec
@@ -90,7 +90,7 @@ func ports(ps []networkingv1.NetworkPolicyPort) []string {
 }
 
 func TestPoliciesFor(t *testing.T) {
-	cat := catalogue(t)
+	cat := loadCatalogue(t)
 	cases := []struct {
 		name  string
 		spec  string
@@ -237,7 +237,7 @@ func TestPoliciesFor(t *testing.T) {
 }
 
 func TestGenerate(t *testing.T) {
-	cat := catalogue(t)
+	cat := loadCatalogue(t)
 	cases := []struct {
 		name         string
 		spec         string
@@ -286,7 +286,7 @@ func TestGenerate(t *testing.T) {
 			var gp *kyvernov1.GeneratingPolicy
 			var gpControls []string
 			for _, o := range objs {
-				if o.Dir != meta.DirNetwork || len(o.Controls) == 0 {
+				if o.Dir != api.DirNetwork || len(o.Controls) == 0 {
 					t.Errorf("%s: dir %q, controls %v", o.Object.GetName(), o.Dir, o.Controls)
 				}
 				if o.Object.GetObjectKind().GroupVersionKind().Kind == "" {
@@ -411,7 +411,7 @@ func TestCELObject(t *testing.T) {
 		obj  any
 	}{
 		{"escapes, named and numbered ports, empty selector", tricky},
-		{"the default deny", PoliciesFor(load(t, catalogue(t), "network: {}"), "")[0].Policy},
+		{"the default deny", PoliciesFor(load(t, loadCatalogue(t), "network: {}"), "")[0].Policy},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -441,7 +441,7 @@ func TestCELObject(t *testing.T) {
 // GeneratingPolicy and compares it with the static policy the same profile gives a named
 // namespace: same name, same spec, and the bulwark trace instead of a namespace.
 func TestGeneratedObjectsAreTheStaticSet(t *testing.T) {
-	cat := catalogue(t)
+	cat := loadCatalogue(t)
 	for _, spec := range []string{
 		"network: {ingressNamespaces: [ingress-nginx, traefik]}\nmesh: {provider: istio}",
 		"network: {defaultDeny: [Egress], allowDNS: true, dnsNamespace: dns}",
@@ -467,8 +467,8 @@ func TestGeneratedObjectsAreTheStaticSet(t *testing.T) {
 			}
 			labels, _ := md["labels"].(map[string]any)
 			ann, _ := md["annotations"].(map[string]any)
-			if labels[meta.LabelManagedBy] != meta.ManagedByValue || labels[meta.LabelProfile] != "test" ||
-				ann[meta.AnnotationControls] != static[i].Control || ann[meta.AnnotationTSC] == nil {
+			if labels[api.LabelManagedBy] != api.ManagedByValue || labels[api.LabelProfile] != "test" ||
+				ann[api.AnnotationControls] != static[i].Control || ann[api.AnnotationTSC] == nil {
 				t.Errorf("%s: labels %v, annotations %v: the generated object loses its trace", v.Name, labels, ann)
 			}
 		}

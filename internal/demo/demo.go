@@ -16,10 +16,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/examples"
 	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 // Options tune the demo.
@@ -50,7 +50,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no shipped example %q: %w", opts.Example, err)
 	}
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		return nil, err
 	}

@@ -10,9 +10,9 @@ import (
 	"sort"
 	"testing"
 
-	"bulwark.dev/bulwark/generators/meta"
+	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/profile"
-	"bulwark.dev/bulwark/templates"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -33,7 +33,7 @@ func Examples(t *testing.T, known map[string]bool) map[string]*profile.Profile {
 
 // Check renders objs as one YAML stream in a stable order and compares it with
 // testdata/NAME.golden.yaml.
-func Check(t *testing.T, name string, objs []meta.Object) {
+func Check(t *testing.T, name string, objs []generated.Object) {
 	t.Helper()
 	type doc struct {
 		key  string
@@ -41,7 +41,7 @@ func Check(t *testing.T, name string, objs []meta.Object) {
 	}
 	var docs []doc
 	for _, o := range objs {
-		data, err := meta.Marshal(o.Object)
+		data, err := generated.Marshal(o.Object)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,9 +76,9 @@ func Check(t *testing.T, name string, objs []meta.Object) {
 }
 
 // Run checks a generator's output for every shipped example against its golden file.
-func Run(t *testing.T, generate func(*profile.Profile, *templates.Catalogue) ([]meta.Object, error)) {
+func Run(t *testing.T, generate func(*profile.Profile, *catalogue.Catalogue) ([]generated.Object, error)) {
 	t.Helper()
-	cat, err := templates.Load()
+	cat, err := catalogue.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,35 +1,18 @@
-// Package meta holds what every generator shares: the generated-object envelope and the
-// labels and annotations that trace an object to its controls.
-package meta
+// Package generated holds what every generator shares: the envelope of a generated object
+// (the typed object, its bundle directory and the controls it realises), its deterministic
+// serialisation, and the naming of policies.
+package generated
 
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
-)
 
-// Label and annotation keys carried by generated objects.
-const (
-	LabelManagedBy     = "app.kubernetes.io/managed-by"
-	ManagedByValue     = "bulwark"
-	LabelProfile       = "bulwark.dev/profile"
-	LabelVersion       = "bulwark.dev/version"
-	AnnotationControls = "bulwark.dev/controls"
-	AnnotationTSC      = "bulwark.dev/tsc"
-	AnnotationReason   = "bulwark.dev/reason"
-	AnnotationTicket   = "bulwark.dev/ticket"
-	AnnotationExpires  = "bulwark.dev/expires"
-)
-
-// Bundle directories, one per target.
-const (
-	DirKyverno = "kyverno"
-	DirNetwork = "network"
-	DirMesh    = "mesh"
-	DirTLS     = "tls"
+	"bulwark.dev/bulwark/profile"
 )
 
 // KubeObject is a typed API object: Kyverno, Istio, cert-manager and k8s.io/api types all
@@ -41,7 +24,7 @@ type KubeObject interface {
 
 // Object is one generated Kubernetes object and the controls it realises.
 type Object struct {
-	// Dir is the bundle directory the object is written under (DirKyverno, ...).
+	// Dir is the bundle directory the object is written under (api.DirKyverno, ...).
 	Dir string
 	// Object is a typed API object with apiVersion and kind set, and status left empty.
 	Object KubeObject
@@ -70,4 +53,9 @@ func Marshal(obj any) ([]byte, error) {
 		}
 	}
 	return yaml.Marshal(m)
+}
+
+// PolicyName names a control's policy: unique per profile, a valid DNS label.
+func PolicyName(p *profile.Profile, controlID string) string {
+	return p.Metadata.Name + "-" + strings.ToLower(controlID)
 }

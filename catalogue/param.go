@@ -1,8 +1,7 @@
-package templates
+package catalogue
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -15,7 +14,7 @@ func CELParam(p Param, value any) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("want a string, got %T", value)
 		}
-		return quote(s), nil
+		return CELString(s), nil
 	case "duration":
 		s, ok := value.(string)
 		if !ok {
@@ -24,7 +23,7 @@ func CELParam(p Param, value any) (string, error) {
 		if _, err := time.ParseDuration(s); err != nil {
 			return "", fmt.Errorf("want a duration such as 2160h: %v", err)
 		}
-		return quote(s), nil
+		return CELString(s), nil
 	case "bool":
 		b, ok := value.(bool)
 		if !ok {
@@ -60,17 +59,7 @@ func CELParam(p Param, value any) (string, error) {
 		default:
 			return "", fmt.Errorf("want a list of strings, got %T", value)
 		}
-		out := "["
-		for i, s := range items {
-			if i > 0 {
-				out += ", "
-			}
-			out += quote(s)
-		}
-		return out + "]", nil
+		return CELList(items), nil
 	}
 	return "", fmt.Errorf("unknown parameter type %q", p.Type)
 }
-
-// quote writes a CEL string literal: Go's escapes are a subset of CEL's.
-func quote(s string) string { return strconv.Quote(s) }
