@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/bundle/oci"
 )
 
 var updateDigests = flag.Bool("update-digests", false, "rewrite testdata/digests.golden")
@@ -25,7 +25,7 @@ func TestDigestsAreStableAcrossCheckouts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := bundles.Digest(b, bundles.PackOptions{})
+		d, err := oci.Digest(b, oci.PackOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,10 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	"sigs.k8s.io/yaml"
-
 	"bulwark.dev/bulwark/api"
-	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/bundle"
 	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/generators/certmanager"
 	"bulwark.dev/bulwark/generators/generated"
@@ -156,9 +154,9 @@ func kindOf(o generated.Object) string {
 	return o.Object.GetObjectKind().GroupVersionKind().Kind
 }
 
-// Build generates every object for the profile and assembles the bundle: one YAML file per
-// object, the kustomization that GitOps tools apply, and the index.
-func Build(p *profile.Profile, cat *catalogue.Catalogue, version string) (*bundles.Bundle, error) {
+// Build generates every object for the profile and assembles the bundle (bundle.Assemble
+// writes its files, index and kustomization).
+func Build(p *profile.Profile, cat *catalogue.Catalogue, version string) (*bundle.Bundle, error) {
 	if version == "" {
 		version = DefaultVersion
 	}
@@ -169,87 +167,33 @@ func Build(p *profile.Profile, cat *catalogue.Catalogue, version string) (*bundl
 	if err != nil {
 		return nil, err
 	}
-	b := &bundles.Bundle{Files: map[string][]byte{}}
-	idx := bundles.Index{
-		APIVersion: bundles.IndexAPIVersion,
-		Kind:       bundles.IndexKind,
-		Metadata:   bundles.IndexMeta{Name: p.Metadata.Name},
-		Spec: bundles.IndexSpec{
-			Profile:   p.Metadata.Name,
-			Version:   version,
-			Framework: p.Spec.Framework,
-			Catalogue: cat.Version,
-			Scope:     p.Spec,
-		},
-	}
+	h := bundle.Header{Profile: p.Metadata.Name, Version: version, Framework: p.Spec.Framework, Catalogue: cat.Version, Scope: p.Spec}
 	for _, c := range cat.Controls {
 		if !p.ControlEnabled(c.ID) {
 			continue
 		}
-		ic := bundles.IndexControl{ID: c.ID, Title: c.Title, TSC: c.TSC, Probe: c.Probe}
+		ic := bundle.IndexControl{ID: c.ID, Title: c.Title, TSC: c.TSC, Probe: c.Probe}
 		if c.Rule != nil {
 			ic.Enforcement = string(p.EnforcementFor(c.ID))
 		}
-		idx.Spec.Controls = append(idx.Spec.Controls, ic)
+		h.Controls = append(h.Controls, ic)
 	}
+	entries := make([]bundle.Object, 0, len(objs))
 	for _, o := range objs {
 		data, err := generated.Marshal(o.Object)
 		if err != nil {
 			return nil, fmt.Errorf("serialising %s %s: %w", kindOf(o), o.Object.GetName(), err)
 		}
-		path := filePath(o)
-		if _, dup := b.Files[path]; dup {
-			return nil, fmt.Errorf("two generated objects map to %s: names must be unique per kind and namespace", path)
-		}
-		b.Files[path] = data
-		gvk := o.Object.GetObjectKind().GroupVersionKind()
 		controls, tsc, err := trace(o.Controls, cat)
 		if err != nil {
 			return nil, err
 		}
-		idx.Spec.Objects = append(idx.Spec.Objects, bundles.IndexObject{
-			File:       path,
-			APIVersion: gvk.GroupVersion().String(),
-			Kind:       gvk.Kind,
-			Namespace:  o.Object.GetNamespace(),
-			Name:       o.Object.GetName(),
-			Controls:   controls,
-			TSC:        tsc,
-			SHA256:     bundles.SHA256(data),
+		gvk := o.Object.GetObjectKind().GroupVersionKind()
+		entries = append(entries, bundle.Object{
+			Path: bundle.ObjectPath(o.Dir, gvk.Kind, o.Object.GetNamespace(), o.Object.GetName()), Data: data,
+			APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Namespace: o.Object.GetNamespace(), Name: o.Object.GetName(),
+			Controls: controls, TSC: tsc,
 		})
 	}
-	sort.Slice(idx.Spec.Objects, func(i, j int) bool { return idx.Spec.Objects[i].File < idx.Spec.Objects[j].File })
-	b.Index = idx
-
-	kust, err := kustomization(b.ManifestPaths())
-	if err != nil {
-		return nil, err
-	}
-	b.Files[bundles.KustomizeFile] = kust
-	index, err := yaml.Marshal(idx)
-	if err != nil {
-		return nil, fmt.Errorf("serialising the bundle index: %w", err)
-	}
-	b.Files[bundles.IndexFile] = index
-	return b, nil
-}
-
-// filePath places an object: DIR/[NAMESPACE/]KIND-NAME.yaml, lower-case kind.
-func filePath(o generated.Object) string {
-	file := strings.ToLower(kindOf(o)) + "-" + o.Object.GetName() + ".yaml"
-	if ns := o.Object.GetNamespace(); ns != "" {
-		return o.Dir + "/" + ns + "/" + file
-	}
-	return o.Dir + "/" + file
-}
-
-// kustomization lists every manifest so GitOps tools apply exactly those files and leave
-// the index alone.
-func kustomization(paths []string) ([]byte, error) {
-	k := struct {
-		APIVersion string   `json:"apiVersion"`
-		Kind       string   `json:"kind"`
-		Resources  []string `json:"resources"`
-	}{"kustomize.config.k8s.io/v1beta1", "Kustomization", paths}
-	return yaml.Marshal(k)
+	return bundle.Assemble(h, entries)
 }

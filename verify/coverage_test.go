@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/bundle"
 	"bulwark.dev/bulwark/profile"
 )
 
@@ -46,12 +46,12 @@ func covered(name string, extra ...string) []unstructured.Unstructured {
 	return []unstructured.Unstructured{namespace(name, labels), netpol(name, "deny", denyAll), netpol(name, "dns", allowDNS)}
 }
 
-func coverageSpec() bundles.IndexSpec {
-	var ctl []bundles.IndexControl
+func coverageSpec() bundle.IndexSpec {
+	var ctl []bundle.IndexControl
 	for _, id := range strings.Fields(namespaceControls) {
-		ctl = append(ctl, bundles.IndexControl{ID: id, TSC: []string{"CC6.1"}})
+		ctl = append(ctl, bundle.IndexControl{ID: id, TSC: []string{"CC6.1"}})
 	}
-	return bundles.IndexSpec{
+	return bundle.IndexSpec{
 		Profile: "p", Version: "1.0.0", Controls: ctl,
 		Scope: profile.Spec{
 			Namespaces: profile.Namespaces{
@@ -69,9 +69,9 @@ func coverageSpec() bundles.IndexSpec {
 
 // runCoverage judges live objects as coverage would after the LISTs, and returns the
 // failures as "CONTROL NAMESPACE" (or "CONTROL Kind NAMESPACE/NAME" for other objects).
-func runCoverage(t *testing.T, spec bundles.IndexSpec, live []unstructured.Unstructured) ([]string, *Report) {
+func runCoverage(t *testing.T, spec bundle.IndexSpec, live []unstructured.Unstructured) ([]string, *Report) {
 	t.Helper()
-	b := &bundles.Bundle{Index: bundles.Index{Spec: spec}}
+	b := &bundle.Bundle{Index: bundle.Index{Spec: spec}}
 	in, err := prepare(b, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +194,7 @@ func TestCoverageFollowsTheBundle(t *testing.T) {
 	// Without a mesh, mesh controls are not judged; without NET-02, DNS is not.
 	spec := coverageSpec()
 	spec.Scope.Mesh = profile.Mesh{Provider: "none"}
-	spec.Controls = []bundles.IndexControl{{ID: "NET-01"}, {ID: "POD-00"}}
+	spec.Controls = []bundle.IndexControl{{ID: "NET-01"}, {ID: "POD-00"}}
 	got, r := runCoverage(t, spec, live)
 	if want := []string{"NET-01 payments", "NET-01 shop", "POD-00 payments", "POD-00 shop"}; !slices.Equal(got, want) {
 		t.Errorf("failures %q, want %q", got, want)
@@ -204,7 +204,7 @@ func TestCoverageFollowsTheBundle(t *testing.T) {
 	}
 
 	// DNS is judged only where egress is denied and the profile allows DNS.
-	spec.Controls = []bundles.IndexControl{{ID: "NET-02"}}
+	spec.Controls = []bundle.IndexControl{{ID: "NET-02"}}
 	spec.Scope.Network.DefaultDeny = []profile.PolicyType{profile.Ingress}
 	if got, _ := runCoverage(t, spec, live); len(got) != 0 {
 		t.Errorf("ingress-only profile: %q", got)

@@ -24,7 +24,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"bulwark.dev/bulwark/api"
-	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/bundle"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/scope"
 )
@@ -73,7 +73,7 @@ var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 // Run verifies one cluster. It returns an error only when the input is unusable (exit 2)
 // or the cluster could not be checked (exit 3: unreachable, forbidden, timeout); a cluster
 // that has not converged is a Report with failing findings and Converged false.
-func Run(ctx context.Context, cfg *rest.Config, b *bundles.Bundle, opts Options) (*Report, error) {
+func Run(ctx context.Context, cfg *rest.Config, b *bundle.Bundle, opts Options) (*Report, error) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
@@ -131,7 +131,7 @@ func Run(ctx context.Context, cfg *rest.Config, b *bundles.Bundle, opts Options)
 	return v.report, nil
 }
 
-func newReport(b *bundles.Bundle, opts Options) *Report {
+func newReport(b *bundle.Bundle, opts Options) *Report {
 	s := b.Index.Spec
 	return &Report{
 		APIVersion: ReportAPIVersion, Kind: ReportKind, Cluster: opts.Cluster, Findings: []Finding{}, Controls: []ControlResult{},
@@ -146,7 +146,7 @@ type input struct {
 	desired map[string]map[string]any // file -> object the bundle sets
 }
 
-func prepare(b *bundles.Bundle, opts Options) (*input, error) {
+func prepare(b *bundle.Bundle, opts Options) (*input, error) {
 	if b == nil {
 		return nil, errors.New("no bundle")
 	}
@@ -201,7 +201,7 @@ type verifier struct {
 	ctx      context.Context
 	dyn      dynamic.Interface
 	mapper   meta.RESTMapper
-	b        *bundles.Bundle
+	b        *bundle.Bundle
 	in       *input
 	opts     Options
 	report   *Report
@@ -307,9 +307,9 @@ func (v *verifier) list(gk schema.GroupKind, version string, selector labels.Sel
 // kindPlan is what verify reads for one kind.
 type kindPlan struct {
 	gk      schema.GroupKind
-	version string                // the bundle's version; empty: the server's preferred one
-	objects []bundles.IndexObject // the bundle's objects of this kind
-	whole   bool                  // list every object: coverage judges them whoever created them
+	version string               // the bundle's version; empty: the server's preferred one
+	objects []bundle.IndexObject // the bundle's objects of this kind
+	whole   bool                 // list every object: coverage judges them whoever created them
 }
 
 func objKey(gk schema.GroupKind, ns, name string) string {
@@ -429,7 +429,7 @@ func leftBehind(ours labels.Selector, l *unstructured.Unstructured) bool {
 	return ours.Matches(labels.Set(lbl)) && lbl[api.LabelVersion] != ""
 }
 
-func ref(o bundles.IndexObject) *ObjectRef {
+func ref(o bundle.IndexObject) *ObjectRef {
 	return &ObjectRef{APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name}
 }
 
@@ -437,7 +437,7 @@ func refOf(l *unstructured.Unstructured) *ObjectRef {
 	return &ObjectRef{APIVersion: l.GetAPIVersion(), Kind: l.GetKind(), Namespace: l.GetNamespace(), Name: l.GetName()}
 }
 
-func name(o bundles.IndexObject) string {
+func name(o bundle.IndexObject) string {
 	if o.Namespace != "" {
 		return o.Namespace + "/" + o.Name
 	}
@@ -459,7 +459,7 @@ func orUnknown(s, unknown string) string {
 }
 
 // matching checks desired ⊆ live.
-func (v *verifier) matching(o bundles.IndexObject, live *unstructured.Unstructured) {
+func (v *verifier) matching(o bundle.IndexObject, live *unstructured.Unstructured) {
 	if d, ok := subset(desired(v.in.desired[o.File]), live.Object); !ok {
 		v.add(CheckMatching, Fail, o.Controls, ref(o), "%s %s differs from the bundle at %s: bundle has %s, cluster has %s",
 			o.Kind, name(o), d.path, short(d.want), short(d.got))
@@ -470,7 +470,7 @@ func (v *verifier) matching(o bundles.IndexObject, live *unstructured.Unstructur
 
 // ready checks what controllers report: Kyverno policies, cert-manager issuers and
 // certificates. Kinds no controller reports on are ready once they match.
-func (v *verifier) ready(o bundles.IndexObject, live *unstructured.Unstructured) {
+func (v *verifier) ready(o bundle.IndexObject, live *unstructured.Unstructured) {
 	gv, _ := schema.ParseGroupVersion(o.APIVersion)
 	switch {
 	case gv.Group == "policies.kyverno.io" && o.Kind != "PolicyException":

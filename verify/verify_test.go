@@ -25,7 +25,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
-	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/generators/network"
@@ -50,7 +51,7 @@ type env struct {
 	ctx    context.Context
 	c      *testenv.Cluster
 	p      *profile.Profile
-	b      *bundles.Bundle
+	b      *bundle.Bundle
 	digest string
 }
 
@@ -72,7 +73,7 @@ func buildEnv(t testing.TB, c *testenv.Cluster, example string) *env {
 	if e.b, err = generators.Build(p, cat, "1.0.0"); err != nil {
 		t.Fatal(err)
 	}
-	d, err := bundles.Digest(e.b, bundles.PackOptions{})
+	d, err := oci.Digest(e.b, oci.PackOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,8 +522,8 @@ func warned(r *verify.Report, what string) bool {
 }
 
 // withoutKind is the bundle as a later version without any object of kind would be.
-func withoutKind(b *bundles.Bundle, kind string) *bundles.Bundle {
-	next := &bundles.Bundle{Index: b.Index, Files: maps.Clone(b.Files)}
+func withoutKind(b *bundle.Bundle, kind string) *bundle.Bundle {
+	next := &bundle.Bundle{Index: b.Index, Files: maps.Clone(b.Files)}
 	next.Index.Spec.Objects = nil
 	for _, o := range b.Index.Spec.Objects {
 		if o.Kind == kind {

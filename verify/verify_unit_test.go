@@ -21,7 +21,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"bulwark.dev/bulwark/api"
-	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/bundle"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/profile"
 )
@@ -55,24 +55,24 @@ func TestClassify(t *testing.T) {
 }
 
 func TestPrepareRefusesBadInput(t *testing.T) {
-	good := func() *bundles.Bundle {
-		return &bundles.Bundle{
-			Index: bundles.Index{Spec: bundles.IndexSpec{Objects: []bundles.IndexObject{{File: "a.yaml", APIVersion: "v1", Kind: "ConfigMap", Name: "a", Namespace: "x"}}}},
+	good := func() *bundle.Bundle {
+		return &bundle.Bundle{
+			Index: bundle.Index{Spec: bundle.IndexSpec{Objects: []bundle.IndexObject{{File: "a.yaml", APIVersion: "v1", Kind: "ConfigMap", Name: "a", Namespace: "x"}}}},
 			Files: map[string][]byte{"a.yaml": []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: x}\n")},
 		}
 	}
 	if _, err := prepare(good(), Options{Digest: "sha256:" + strings.Repeat("ab", 32)}); err != nil {
 		t.Fatalf("good input refused: %v", err)
 	}
-	tests := map[string]func(*bundles.Bundle, *Options){
-		"short digest":     func(_ *bundles.Bundle, o *Options) { o.Digest = "sha256:abc" },
-		"digest algorithm": func(_ *bundles.Bundle, o *Options) { o.Digest = "md5:" + strings.Repeat("a", 64) },
-		"bad selector": func(b *bundles.Bundle, _ *Options) {
+	tests := map[string]func(*bundle.Bundle, *Options){
+		"short digest":     func(_ *bundle.Bundle, o *Options) { o.Digest = "sha256:abc" },
+		"digest algorithm": func(_ *bundle.Bundle, o *Options) { o.Digest = "md5:" + strings.Repeat("a", 64) },
+		"bad selector": func(b *bundle.Bundle, _ *Options) {
 			b.Index.Spec.Scope.Namespaces = profile.Namespaces{Selector: mustSelector("a", "Near")}
 		},
-		"file not YAML":        func(b *bundles.Bundle, _ *Options) { b.Files["a.yaml"] = []byte("{not yaml") },
-		"file is another kind": func(b *bundles.Bundle, _ *Options) { b.Files["a.yaml"] = []byte("apiVersion: v1\nkind: Secret\n") },
-		"index entry unnamed":  func(b *bundles.Bundle, _ *Options) { b.Index.Spec.Objects[0].Name = "" },
+		"file not YAML":        func(b *bundle.Bundle, _ *Options) { b.Files["a.yaml"] = []byte("{not yaml") },
+		"file is another kind": func(b *bundle.Bundle, _ *Options) { b.Files["a.yaml"] = []byte("apiVersion: v1\nkind: Secret\n") },
+		"index entry unnamed":  func(b *bundle.Bundle, _ *Options) { b.Index.Spec.Objects[0].Name = "" },
 	}
 	for name, mutate := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -189,8 +189,8 @@ func TestExceptions(t *testing.T) {
 		}
 		return d
 	}
-	spec := bundles.IndexSpec{
-		Controls: []bundles.IndexControl{{ID: "POD-10", TSC: []string{"CC6.8"}}, {ID: "CHG-02", TSC: []string{"CC8.1"}}},
+	spec := bundle.IndexSpec{
+		Controls: []bundle.IndexControl{{ID: "POD-10", TSC: []string{"CC6.8"}}, {ID: "CHG-02", TSC: []string{"CC8.1"}}},
 		Scope: profile.Spec{Exceptions: []profile.Exception{
 			{Name: "sec-1", Ticket: "SEC-1", Controls: []string{"POD-10"}, Namespaces: []string{"batch"}, Expires: day("2026-11-30")},
 			{Name: "sec-2", Ticket: "SEC-2", Controls: []string{"POD-10"}, Namespaces: []string{"web"}, Expires: day("2027-06-30")},
@@ -208,7 +208,7 @@ func TestExceptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		now, _ := time.Parse(time.RFC3339, tt.now)
-		b := &bundles.Bundle{Index: bundles.Index{Spec: spec}}
+		b := &bundle.Bundle{Index: bundle.Index{Spec: spec}}
 		v := &verifier{b: b, opts: Options{Now: now, ExpiryWarning: 30 * 24 * time.Hour}, report: newReport(b, Options{}),
 			controls: map[string][]string{"POD-10": {"CC6.8"}, "CHG-02": {"CC8.1"}}}
 		v.exceptions()

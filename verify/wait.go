@@ -10,7 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 
-	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/bundle"
 	"bulwark.dev/bulwark/internal/exitcode"
 )
 
@@ -27,7 +27,7 @@ const (
 // false and a nil error. Unreachable clusters are retried until the deadline (the error is
 // then the last one); bad input and refused credentials or permissions are returned at
 // once, since waiting cannot fix them.
-func Wait(ctx context.Context, cfg *rest.Config, b *bundles.Bundle, opts Options, timeout time.Duration, progress io.Writer) (*Report, error) {
+func Wait(ctx context.Context, cfg *rest.Config, b *bundle.Bundle, opts Options, timeout time.Duration, progress io.Writer) (*Report, error) {
 	deadline := time.Now().Add(timeout)
 	delay := waitFirst
 	var (
@@ -109,7 +109,7 @@ const maxParallel = 16
 // RunMany verifies several clusters concurrently, one report each, in target order; with
 // wait > 0 each is polled as Wait does. A cluster that cannot be checked gets a report
 // carrying the error.
-func RunMany(ctx context.Context, targets []Target, b *bundles.Bundle, opts Options, wait time.Duration, progress io.Writer) []Result {
+func RunMany(ctx context.Context, targets []Target, b *bundle.Bundle, opts Options, wait time.Duration, progress io.Writer) []Result {
 	results := make([]Result, len(targets))
 	var (
 		wg sync.WaitGroup

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"bulwark.dev/bulwark/bundles"
-	"bulwark.dev/bulwark/generators"
+	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/pipeline"
 )
 
 // NewCmdBuild writes the bundle tree for a profile.
@@ -37,7 +37,7 @@ unless --force. With -o - the manifests are streamed as one YAML document stream
 			if err != nil {
 				return err
 			}
-			b, err := generators.Build(p, cat, version)
+			b, err := pipeline.Build(p, cat, version)
 			if err != nil {
 				return err
 			}
@@ -57,7 +57,7 @@ unless --force. With -o - the manifests are streamed as one YAML document stream
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "profile (- for stdin)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output directory, or - to stream manifests to stdout")
-	cmd.Flags().StringVar(&version, "version", generators.DefaultVersion, "bundle version (semver)")
+	cmd.Flags().StringVar(&version, "version", pipeline.DefaultVersion, "bundle version (semver)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an output directory that is not a bundle")
 	cmd.Flags().BoolVar(&summary, "summary", false, "print objects per kind, controls and TSC points covered")
 	_ = cmd.MarkFlagFilename("file", "yaml", "yml")
@@ -66,7 +66,7 @@ unless --force. With -o - the manifests are streamed as one YAML document stream
 }
 
 // writeSummary prints what a bundle holds, for people: objects per kind, controls, TSC points.
-func writeSummary(w io.Writer, b *bundles.Bundle) error {
+func writeSummary(w io.Writer, b *bundle.Bundle) error {
 	kinds := map[string]int{}
 	for _, o := range b.Index.Spec.Objects {
 		kinds[o.Kind]++

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"bulwark.dev/bulwark/bundles/gitops"
+	"bulwark.dev/bulwark/bundle/gitops"
 	"bulwark.dev/bulwark/generators/generated"
 	"bulwark.dev/bulwark/internal/exitcode"
 )

@@ -3,10 +3,11 @@ package main
 import (
 	"fmt"
 
-	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
-	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/bundle/oci"
+	"bulwark.dev/bulwark/bundle/signature"
 	"bulwark.dev/bulwark/internal/exitcode"
 )
 
@@ -26,7 +27,7 @@ profile and version always give the same digest, on any machine.`,
 			if err != nil {
 				return err
 			}
-			d, err := bundles.Digest(b, bundles.PackOptions{})
+			d, err := oci.Digest(b, oci.PackOptions{})
 			if err != nil {
 				return err
 			}
@@ -42,7 +43,7 @@ profile and version always give the same digest, on any machine.`,
 func NewCmdPush() *cobra.Command {
 	var src bundleSource
 	var rf remoteFlags
-	var opts bundles.PushOptions
+	var opts oci.PushOptions
 	var signKey string
 	cmd := &cobra.Command{
 		Use:   "push -f PROFILE|--from DIR oci://REGISTRY/REPO:TAG",
@@ -57,7 +58,7 @@ not uploaded again. Credentials come from the docker config and credential helpe
   echo "$TOKEN" | bulwark push --from out ghcr.io/acme/p:1.0.0 --username ci --password-stdin`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ro, err := rf.options(cmd)
+			c, err := rf.client(cmd, true)
 			if err != nil {
 				return err
 			}
@@ -72,13 +73,12 @@ not uploaded again. Credentials come from the docker config and credential helpe
 			if err != nil {
 				return err
 			}
-			opts.RemoteOptions = ro
-			d, err := bundles.Push(cmd.Context(), b, args[0], opts)
+			d, err := c.Push(cmd.Context(), b, args[0], opts)
 			if err != nil {
 				return err
 			}
 			if signer != nil {
-				if err := bundles.Sign(cmd.Context(), d, signer, ro); err != nil {
+				if err := signature.Sign(cmd.Context(), c, d, signer); err != nil {
 					return err
 				}
 			}
@@ -90,8 +90,8 @@ not uploaded again. Credentials come from the docker config and credential helpe
 	rf.register(cmd)
 	cmd.Flags().StringArrayVar(&opts.Tags, "tag", nil, "also point this tag at the bundle (repeatable)")
 	cmd.Flags().BoolVar(&opts.SemverAliases, "tag-semver", false, "also tag MAJOR and MAJOR.MINOR of a release version")
-	cmd.Flags().StringVar(&opts.Source, "source", "", "org.opencontainers.image.source annotation (e.g. the profile's git URL)")
-	cmd.Flags().StringVar(&opts.Revision, "revision", "", "org.opencontainers.image.revision annotation (e.g. main@sha1:...)")
+	cmd.Flags().StringVar(&opts.Pack.Source, "source", "", "org.opencontainers.image.source annotation (e.g. the profile's git URL)")
+	cmd.Flags().StringVar(&opts.Pack.Revision, "revision", "", "org.opencontainers.image.revision annotation (e.g. main@sha1:...)")
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "sign the pushed bundle with this cosign private key (password from $COSIGN_PASSWORD)")
 	return cmd
 }
@@ -113,11 +113,11 @@ index, and replaces DIR atomically. It prints the digest it pulled.`,
 			if out == "" {
 				return usageErrorf("an output directory is required: -o DIR")
 			}
-			ro, err := rf.options(cmd)
+			c, err := rf.client(cmd, true)
 			if err != nil {
 				return err
 			}
-			b, d, err := bundles.Pull(cmd.Context(), args[0], ro)
+			b, d, err := c.Pull(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -126,7 +126,7 @@ index, and replaces DIR atomically. It prints the digest it pulled.`,
 				if err != nil {
 					return err
 				}
-				if err := bundles.VerifySignature(cmd.Context(), d, v, ro); err != nil {
+				if err := signature.Verify(cmd.Context(), c, d, v); err != nil {
 					return err
 				}
 			}
@@ -157,11 +157,11 @@ func NewCmdTags() *cobra.Command {
 			if err := checkFormat(output, "text", "json", "yaml"); err != nil {
 				return err
 			}
-			ro, err := rf.options(cmd)
+			c, err := rf.client(cmd, true)
 			if err != nil {
 				return err
 			}
-			tags, err := bundles.Tags(cmd.Context(), args[0], ro)
+			tags, err := c.Tags(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -195,20 +195,19 @@ pull. It exits 0 when they hold the same objects and controls and 1 when they di
 			if err := checkFormat(output, "text", "json", "yaml"); err != nil {
 				return err
 			}
-			ro, err := rf.options(cmd)
+			c, err := rf.client(cmd, false)
 			if err != nil {
 				return err
 			}
-			ro.Progress = nil
-			a, _, err := openBundle(cmd, args[0], ro)
+			a, _, err := openBundle(cmd, args[0], c)
 			if err != nil {
 				return err
 			}
-			b, _, err := openBundle(cmd, args[1], ro)
+			b, _, err := openBundle(cmd, args[1], c)
 			if err != nil {
 				return err
 			}
-			d := bundles.Diff(a, b)
+			d := bundle.Diff(a, b)
 			if output != "text" {
 				err = printStructured(cmd.OutOrStdout(), output, d)
 			} else {

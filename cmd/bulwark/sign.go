@@ -4,10 +4,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
-	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/bundle/signature"
 	"bulwark.dev/bulwark/internal/atomicfile"
 	"bulwark.dev/bulwark/internal/exitcode"
 )
@@ -20,7 +19,7 @@ func loadSigner(path string) (signature.Signer, error) {
 	if err != nil {
 		return nil, exitcode.AsBadInput(fmt.Errorf("reading the signing key: %w", err))
 	}
-	return bundles.LoadSigner(data, keyPassword())
+	return signature.LoadSigner(data, keyPassword())
 }
 
 func loadVerifier(path string) (signature.Verifier, error) {
@@ -28,7 +27,7 @@ func loadVerifier(path string) (signature.Verifier, error) {
 	if err != nil {
 		return nil, exitcode.AsBadInput(fmt.Errorf("reading the public key: %w", err))
 	}
-	return bundles.LoadVerifier(data)
+	return signature.LoadVerifier(data)
 }
 
 // NewCmdKeys groups key management.
@@ -51,7 +50,7 @@ func NewCmdKeys() *cobra.Command {
 					return usageErrorf("%s exists; pass --force to overwrite it", f)
 				}
 			}
-			priv, pub, err := bundles.GenerateKeyPair(keyPassword())
+			priv, pub, err := signature.GenerateKeyPair(keyPassword())
 			if err != nil {
 				return err
 			}
@@ -92,15 +91,15 @@ $COSIGN_PASSWORD.`,
 			if err != nil {
 				return err
 			}
-			ro, err := rf.options(cmd)
+			c, err := rf.client(cmd, true)
 			if err != nil {
 				return err
 			}
-			d, err := bundles.Resolve(cmd.Context(), args[0], ro)
+			d, err := c.Resolve(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			if err := bundles.Sign(cmd.Context(), d, signer, ro); err != nil {
+			if err := signature.Sign(cmd.Context(), c, d, signer); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), d)

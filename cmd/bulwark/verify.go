@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"sort"
 	"time"
@@ -9,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/bundle/signature"
 	"bulwark.dev/bulwark/internal/atomicfile"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/verify"
@@ -61,7 +62,7 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 				}
 				fileWriter = w
 			}
-			opts := verify.Options{Digest: digest}
+			var opts verify.Options
 			for _, spec := range []struct {
 				flag string
 				val  string
@@ -76,55 +77,36 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 				}
 				*spec.dst = &n
 			}
-			ro, err := rf.options(cmd)
+			c, err := rf.client(cmd, false)
 			if err != nil {
 				return err
 			}
-			ro.Progress = nil
-			b, source, err := openBundle(cmd, bundleRef, ro)
+			b, source, err := openBundle(cmd, bundleRef, c)
 			if err != nil {
 				return err
 			}
+			gate := verify.GateOptions{Source: source, Digest: digest, Options: opts, Wait: wait, Progress: cmd.ErrOrStderr()}
 			if verifyKey != "" {
-				// Only a bundle from a registry carries a signature.
-				if _, ok := digestOf(source); !ok {
-					return usageErrorf("--verify-key needs a bundle from a registry, not the directory %s", source)
-				}
 				v, err := loadVerifier(verifyKey)
 				if err != nil {
 					return err
 				}
-				d, err := bundles.Resolve(cmd.Context(), source, ro)
-				if err != nil {
-					return err
-				}
-				if err := bundles.VerifySignature(cmd.Context(), d, v, ro); err != nil {
-					return err
-				}
-			}
-			if opts.Digest == "" {
-				if d, ok := digestOf(source); ok {
-					opts.Digest = d
-				} else if d, err := bundles.Digest(b, bundles.PackOptions{}); err == nil {
-					opts.Digest = d.String()
+				gate.CheckSignature = func(ctx context.Context, _ string) error {
+					d, err := c.Resolve(ctx, source)
+					if err != nil {
+						return err
+					}
+					return signature.Verify(ctx, c, d, v)
 				}
 			}
-			targets, err := clusterTargets(kubeconfig, contexts, allContexts, timeout)
+			if gate.Targets, err = clusterTargets(kubeconfig, contexts, allContexts, timeout); err != nil {
+				return err
+			}
+			res, err := verify.Gate(cmd.Context(), b, gate)
 			if err != nil {
 				return err
 			}
-			results := verify.RunMany(cmd.Context(), targets, b, opts, wait, cmd.ErrOrStderr())
-			reports := make([]*verify.Report, len(results))
-			worst := exitcode.OK
-			for i, r := range results {
-				reports[i] = r.Report
-				switch {
-				case r.Err != nil:
-					worst = exitcode.Environment
-				case !r.Report.Converged && worst == exitcode.OK:
-					worst = exitcode.Failed
-				}
-			}
+			reports, worst := res.Reports, res.Code
 			if err := writer.Write(cmd.OutOrStdout(), reports); err != nil {
 				return err
 			}
@@ -171,16 +153,6 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 		return names, cobra.ShellCompDirectiveNoFileComp
 	})
 	return cmd
-}
-
-// digestOf extracts the digest from a pulled reference (REG/REPO@sha256:...).
-func digestOf(source string) (string, bool) {
-	for i := len(source) - 1; i >= 0; i-- {
-		if source[i] == '@' {
-			return source[i+1:], true
-		}
-	}
-	return "", false
 }
 
 // clusterTargets resolves kubeconfig contexts to client configurations, kubectl's way.

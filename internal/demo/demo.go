@@ -15,11 +15,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
-	"bulwark.dev/bulwark/bundles"
-	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/examples"
-	"bulwark.dev/bulwark/generators"
-	"bulwark.dev/bulwark/profile"
+	"bulwark.dev/bulwark/pipeline"
 )
 
 // Options tune the demo.
@@ -37,7 +36,7 @@ type Result struct {
 	Registry string
 	First    string // REG/REPO@sha256:... of version 1.0.0
 	Second   string // of version 1.1.0
-	Diff     *bundles.DiffResult
+	Diff     *bundle.DiffResult
 }
 
 // Run executes the demo.
@@ -50,17 +49,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no shipped example %q: %w", opts.Example, err)
 	}
-	cat, err := catalogue.Load()
-	if err != nil {
-		return nil, err
-	}
-	p, err := profile.LoadBytes("examples/"+opts.Example, data, profile.LoadOptions{KnownControls: cat.IDSet()})
+	p, cat, err := pipeline.LoadBytes("examples/"+opts.Example, data)
 	if err != nil {
 		return nil, err
 	}
 	logf("profile %s: %s, %d namespaces named, enforcement %s", opts.Example, p.Metadata.Name, len(p.Spec.Namespaces.Include), p.Spec.Enforcement)
 
-	first, err := generators.Build(p, cat, "1.0.0")
+	first, err := pipeline.Build(p, cat, "1.0.0")
 	if err != nil {
 		return nil, err
 	}
@@ -77,14 +72,17 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		logf("started a registry on %s (set BULWARK_REGISTRY to use your own)", reg)
 	}
 	repo := reg + "/bulwark/" + p.Metadata.Name
-	ro := bundles.RemoteOptions{}
-	d1, err := bundles.Push(ctx, first, repo+":1.0.0", bundles.PushOptions{RemoteOptions: ro, SemverAliases: true})
+	c, err := oci.New()
+	if err != nil {
+		return nil, err
+	}
+	d1, err := c.Push(ctx, first, repo+":1.0.0", oci.PushOptions{SemverAliases: true})
 	if err != nil {
 		return nil, err
 	}
 	logf("pushed %s:1.0.0 (also tagged 1 and 1.0)", repo)
 
-	pulled, pulledDigest, err := bundles.Pull(ctx, repo+":1.0.0", ro)
+	pulled, pulledDigest, err := c.Pull(ctx, repo+":1.0.0")
 	if err != nil {
 		return nil, err
 	}
@@ -95,22 +93,22 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 	// A second version: the team disables one control and waives another for a namespace.
 	p.Spec.Controls.Disable = append(p.Spec.Controls.Disable, "AVL-02")
-	second, err := generators.Build(p, cat, "1.1.0")
+	second, err := pipeline.Build(p, cat, "1.1.0")
 	if err != nil {
 		return nil, err
 	}
-	d2, err := bundles.Push(ctx, second, repo+":1.1.0", bundles.PushOptions{RemoteOptions: ro, SemverAliases: true})
+	d2, err := c.Push(ctx, second, repo+":1.1.0", oci.PushOptions{SemverAliases: true})
 	if err != nil {
 		return nil, err
 	}
 	logf("pushed %s:1.1.0 with AVL-02 disabled", repo)
-	diff := bundles.Diff(pulled, second)
+	diff := bundle.Diff(pulled, second)
 	var buf bytes.Buffer
 	if err := diff.WriteText(&buf); err != nil {
 		return nil, err
 	}
 	logf("diff 1.0.0 → 1.1.0:\n%s", strings.TrimRight(buf.String(), "\n"))
-	tags, err := bundles.Tags(ctx, repo, ro)
+	tags, err := c.Tags(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +116,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	return &Result{Registry: reg, First: d1.String(), Second: d2.String(), Diff: diff}, nil
 }
 
-func sameFiles(a, b *bundles.Bundle) bool {
+func sameFiles(a, b *bundle.Bundle) bool {
 	if len(a.Files) != len(b.Files) {
 		return false
 	}

@@ -1,6 +1,4 @@
-// Package bundles turns generated objects into a deterministic bundle tree and packs,
-// pushes, pulls, tags and signs it as an OCI artifact.
-package bundles
+package bundle
 
 import "bulwark.dev/bulwark/profile"
 

@@ -14,13 +14,15 @@ import (
 	"testing"
 	"time"
 
-	oci "github.com/fluxcd/pkg/oci"
+	fluxoci "github.com/fluxcd/pkg/oci"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"bulwark.dev/bulwark/bundles"
-	"bulwark.dev/bulwark/bundles/gitops"
+	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/bundle/gitops"
+	"bulwark.dev/bulwark/bundle/oci"
+	"bulwark.dev/bulwark/bundle/signature"
 	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/internal/testenv"
@@ -72,7 +74,7 @@ func (s *source) reconcile(ctx context.Context, ns, name string) error {
 	url, _, _ := unstructured.NestedString(repo.Object, "spec", "url")
 	tag, _, _ := unstructured.NestedString(repo.Object, "spec", "ref", "tag")
 	ref := strings.TrimPrefix(url, "oci://") + ":" + tag
-	d, err := bundles.Resolve(ctx, ref, bundles.RemoteOptions{})
+	d, err := registryClient(s.t).Resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
@@ -99,11 +101,11 @@ func (s *source) reconcile(ctx context.Context, ns, name string) error {
 			if !strings.HasSuffix(k, ".pub") {
 				continue
 			}
-			verifier, err := bundles.LoadVerifier(v)
+			verifier, err := signature.LoadVerifier(v)
 			if err != nil {
 				return err
 			}
-			if bundles.VerifySignature(ctx, d, verifier, bundles.RemoteOptions{}) == nil {
+			if signature.Verify(ctx, registryClient(s.t), d, verifier) == nil {
 				verified = true
 			}
 		}
@@ -121,7 +123,7 @@ func (s *source) reconcile(ctx context.Context, ns, name string) error {
 	s.mu.Unlock()
 	if !ok {
 		extract := filepath.Join(s.dir, "x-"+d.DigestStr()[7:19])
-		c := oci.NewClient(oci.DefaultOptions())
+		c := fluxoci.NewClient(fluxoci.DefaultOptions())
 		if _, err := c.Pull(ctx, d.String(), extract); err != nil {
 			return fmt.Errorf("pulling %s with Flux's client: %w", d, err)
 		}
@@ -150,7 +152,7 @@ func (s *source) reconcile(ctx context.Context, ns, name string) error {
 
 // markReady writes what the absent Kyverno and cert-manager would: policy and issuer
 // statuses, and the namespace labels of the POD-00 and TLS-02 MutatingPolicies.
-func markReady(ctx context.Context, t *testing.T, client *testenv.Client, b *bundles.Bundle) {
+func markReady(ctx context.Context, t *testing.T, client *testenv.Client, b *bundle.Bundle) {
 	sensitive := map[string]bool{}
 	for _, n := range b.Index.Spec.Scope.Namespaces.SensitiveInclude {
 		sensitive[n] = true
@@ -212,23 +214,23 @@ func TestGitOpsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, pub, err := bundles.GenerateKeyPair(nil)
+	priv, pub, err := signature.GenerateKeyPair(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := bundles.LoadSigner(priv, nil)
+	signer, _ := signature.LoadSigner(priv, nil)
 	repo := reg.Ref("policies/payments")
-	release := func(version string, sign bool) (*bundles.Bundle, string) {
+	release := func(version string, sign bool) (*bundle.Bundle, string) {
 		b, err := generators.Build(p, cat, version)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := bundles.Push(ctx, b, repo+":"+version, bundles.PushOptions{})
+		d, err := registryClient(t).Push(ctx, b, repo+":"+version, oci.PushOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if sign {
-			if err := bundles.Sign(ctx, d, signer, bundles.RemoteOptions{}); err != nil {
+			if err := signature.Sign(ctx, registryClient(t), d, signer); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -251,7 +253,7 @@ func TestGitOpsEndToEnd(t *testing.T) {
 
 	src := newSource(t, client)
 	// The controllers' loop: the source reconciles, the absent policy engines report ready.
-	var current *bundles.Bundle
+	var current *bundle.Bundle
 	var curMu sync.Mutex
 	go func() {
 		for ctx.Err() == nil {
@@ -266,7 +268,7 @@ func TestGitOpsEndToEnd(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 		}
 	}()
-	converge := func(b *bundles.Bundle, digest string, wait time.Duration) *verify.Report {
+	converge := func(b *bundle.Bundle, digest string, wait time.Duration) *verify.Report {
 		curMu.Lock()
 		current = b
 		curMu.Unlock()

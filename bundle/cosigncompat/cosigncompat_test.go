@@ -12,7 +12,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 
-	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/bundle/oci"
+	"bulwark.dev/bulwark/bundle/signature"
 	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/internal/testenv"
@@ -35,16 +36,16 @@ func TestCosignVerifiesBulwarkSignatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	signed, err := bundles.Push(ctx, b, reg.Ref("policies/payments:1.0.0"), bundles.PushOptions{})
+	signed, err := registryClient(t).Push(ctx, b, reg.Ref("policies/payments:1.0.0"), oci.PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b2, _ := generators.Build(p, cat, "1.1.0")
-	unsigned, err := bundles.Push(ctx, b2, reg.Ref("policies/payments:1.1.0"), bundles.PushOptions{})
+	unsigned, err := registryClient(t).Push(ctx, b2, reg.Ref("policies/payments:1.1.0"), oci.PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, pub, err := bundles.GenerateKeyPair([]byte("pw"))
+	priv, pub, err := signature.GenerateKeyPair([]byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +53,11 @@ func TestCosignVerifiesBulwarkSignatures(t *testing.T) {
 	if _, err := cosign.LoadPrivateKey(priv, []byte("pw"), nil); err != nil {
 		t.Fatalf("cosign cannot read Bulwark's private key: %v", err)
 	}
-	signer, err := bundles.LoadSigner(priv, []byte("pw"))
+	signer, err := signature.LoadSigner(priv, []byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bundles.Sign(ctx, signed, signer, bundles.RemoteOptions{}); err != nil {
+	if err := signature.Sign(ctx, registryClient(t), signed, signer); err != nil {
 		t.Fatal(err)
 	}
 	pubKey, err := cryptoutils.UnmarshalPEMToPublicKey(pub)
@@ -83,4 +84,14 @@ func TestCosignVerifiesBulwarkSignatures(t *testing.T) {
 	if err := check(unsigned); err == nil {
 		t.Fatal("cosign accepted an unsigned bundle")
 	}
+}
+
+// registryClient is a registry client with the default options.
+func registryClient(t testing.TB) *oci.Client {
+	t.Helper()
+	c, err := oci.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -1,7 +1,7 @@
 // Module cosigncompat proves with cosign's own verification code that Bulwark's signatures
 // are cosign signatures. It is a separate module so cosign's dependencies never enter the
 // product's build.
-module bulwark.dev/bulwark/bundles/cosigncompat
+module bulwark.dev/bulwark/bundle/cosigncompat
 
 go 1.26.2
 

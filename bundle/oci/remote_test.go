@@ -1,4 +1,4 @@
-package bundles
+package oci
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"bulwark.dev/bulwark/bundle/internal/bundletest"
 	"bulwark.dev/bulwark/internal/exitcode"
 )
 
@@ -50,7 +51,7 @@ func TestReferenceParsing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.ref, func(t *testing.T) {
-			r, err := ParseReference(tc.ref, RemoteOptions{Insecure: tc.insecure})
+			r, err := client(t, WithInsecure(tc.insecure)).ParseReference(tc.ref)
 			if tc.code != 0 {
 				if exitcode.Of(err, 0) != tc.code {
 					t.Fatalf("error %v, want exit %d", err, tc.code)
@@ -74,19 +75,19 @@ func TestReferenceParsing(t *testing.T) {
 }
 
 func TestPushNeedsATag(t *testing.T) {
-	b := testBundle(t, "1.0.0", demoFiles(1, "x"))
+	b := bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(1, "x"))
 	for _, ref := range []string{
 		"127.0.0.1:1/p",
 		"oci://127.0.0.1:1/p",
 		"127.0.0.1:1/p@sha256:" + strings.Repeat("a", 64),
 		"oci://127.0.0.1:1/p:",
 	} {
-		_, err := Push(context.Background(), b, ref, PushOptions{})
+		_, err := client(t).Push(context.Background(), b, ref, PushOptions{})
 		if exitcode.Of(err, 0) != exitcode.BadInput {
 			t.Errorf("%s: error %v, want exit 2 before any request", ref, err)
 		}
 	}
-	_, err := Push(context.Background(), b, "127.0.0.1:1/p:1.0.0", PushOptions{Tags: []string{"no/slash"}})
+	_, err := client(t).Push(context.Background(), b, "127.0.0.1:1/p:1.0.0", PushOptions{Tags: []string{"no/slash"}})
 	if exitcode.Of(err, 0) != exitcode.BadInput {
 		t.Errorf("bad extra tag: %v", err)
 	}
@@ -127,7 +128,7 @@ func (l *requestLog) reset() {
 
 func head(t *testing.T, ref string) v1.Hash {
 	t.Helper()
-	r, err := ParseReference(ref, RemoteOptions{})
+	r, err := client(t).ParseReference(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,14 +143,14 @@ func head(t *testing.T, ref string) v1.Hash {
 // re-push uploads none, says so, and keeps the digest; the registry's own records agree.
 func TestPushThenRepush(t *testing.T) {
 	var log requestLog
-	host := startRegistry(t, log.wrap)
+	host := bundletest.StartRegistry(t, log.wrap)
 	ctx := context.Background()
-	want, err := Digest(testBundle(t, "1.0.0", demoFiles(5, "x")), PackOptions{})
+	want, err := Digest(bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(5, "x")), PackOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	d, err := Push(ctx, testBundle(t, "1.0.0", demoFiles(5, "x")), "oci://"+host+"/p:1.0.0", PushOptions{RemoteOptions: RemoteOptions{Progress: &out}})
+	d, err := client(t, WithProgress(&out)).Push(ctx, bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(5, "x")), "oci://"+host+"/p:1.0.0", PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestPushThenRepush(t *testing.T) {
 
 	log.reset()
 	out.Reset()
-	d2, err := Push(ctx, testBundle(t, "1.0.0", demoFiles(5, "x")), host+"/p:1.0.0", PushOptions{RemoteOptions: RemoteOptions{Progress: &out}})
+	d2, err := client(t, WithProgress(&out)).Push(ctx, bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(5, "x")), host+"/p:1.0.0", PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestFailedPushKeepsTag(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var failing atomic.Bool
-			host := startRegistry(t, func(h http.Handler) http.Handler {
+			host := bundletest.StartRegistry(t, func(h http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if failing.Load() {
 						if tc.fail == nil && r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/") {
@@ -236,14 +237,14 @@ func TestFailedPushKeepsTag(t *testing.T) {
 				})
 			})
 			ctx := context.Background()
-			ro := RemoteOptions{backoff: fastRetries}
-			opts := PushOptions{RemoteOptions: ro, Tags: []string{"stable"}, SemverAliases: true}
-			d1, err := Push(ctx, testBundle(t, "1.0.0", demoFiles(3, "one")), host+"/p:1.0.0", opts)
+			ro := client(t, WithRetryBackoff(*bundletest.FastRetries))
+			opts := PushOptions{Tags: []string{"stable"}, SemverAliases: true}
+			d1, err := ro.Push(ctx, bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(3, "one")), host+"/p:1.0.0", opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			failing.Store(true)
-			_, err = Push(ctx, testBundle(t, "1.1.0", demoFiles(3, "two")), host+"/p:1.1.0", opts)
+			_, err = ro.Push(ctx, bundletest.Bundle(t, "1.1.0", bundletest.DemoFiles(3, "two")), host+"/p:1.1.0", opts)
 			if err == nil {
 				t.Fatal("push succeeded despite the injected failure")
 			}
@@ -256,7 +257,7 @@ func TestFailedPushKeepsTag(t *testing.T) {
 					t.Errorf("tag %s moved to %s after a failed push, want %s", tag, got, d1.DigestStr())
 				}
 			}
-			r, _ := ParseReference(host+"/p:1.1.0", RemoteOptions{})
+			r, _ := client(t).ParseReference(host + "/p:1.1.0")
 			if _, err := remote.Head(r); err == nil {
 				t.Error("the failed version's tag exists")
 			}
@@ -302,10 +303,10 @@ func TestSemverAliases(t *testing.T) {
 // TestSemverAliasesInARegistry pushes a release line and a hotfix of the previous minor:
 // the hotfix moves its MAJOR.MINOR alias only, and a prerelease moves nothing.
 func TestSemverAliasesInARegistry(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := bundletest.StartRegistry(t, nil)
 	ctx := context.Background()
 	push := func(version string) name.Digest {
-		d, err := Push(ctx, testBundle(t, version, demoFiles(2, version)), host+"/p:"+version, PushOptions{SemverAliases: true})
+		d, err := client(t).Push(ctx, bundletest.Bundle(t, version, bundletest.DemoFiles(2, version)), host+"/p:"+version, PushOptions{SemverAliases: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,7 +321,7 @@ func TestSemverAliasesInARegistry(t *testing.T) {
 			t.Errorf("%s points at %s, want %s", tag, got, want.DigestStr())
 		}
 	}
-	tags, err := Tags(ctx, "oci://"+host+"/p", RemoteOptions{})
+	tags, err := client(t).Tags(ctx, "oci://"+host+"/p")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,8 +351,8 @@ func TestTagOrder(t *testing.T) {
 // TestPullRefusesWhatIsNotABundle writes artifacts of other shapes with ggcr directly:
 // Pull must refuse each as bad input, before unpacking anything.
 func TestPullRefusesWhatIsNotABundle(t *testing.T) {
-	host := startRegistry(t, nil)
-	tgz, err := Tarball(testBundle(t, "1.0.0", demoFiles(1, "x")))
+	host := bundletest.StartRegistry(t, nil)
+	tgz, err := Tarball(bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(1, "x")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,14 +381,14 @@ func TestPullRefusesWhatIsNotABundle(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := fmt.Sprintf("%s/other:case-%d", host, i)
-			r, err := ParseReference(ref, RemoteOptions{})
+			r, err := client(t).ParseReference(ref)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := remote.Write(r, tc.img); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err = Pull(context.Background(), ref, RemoteOptions{})
+			_, _, err = client(t).Pull(context.Background(), ref)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one saying %q", err, tc.want)
 			}
@@ -398,17 +399,17 @@ func TestPullRefusesWhatIsNotABundle(t *testing.T) {
 	}
 	t.Run("an index", func(t *testing.T) {
 		ref := host + "/other:index"
-		r, _ := ParseReference(ref, RemoteOptions{})
+		r, _ := client(t).ParseReference(ref)
 		idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: artifact(ConfigMediaType, LayerMediaType)})
 		if err := remote.WriteIndex(r, idx); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := Pull(context.Background(), ref, RemoteOptions{}); exitcode.Of(err, 0) != exitcode.BadInput || !strings.Contains(err.Error(), "not a bundle") {
+		if _, _, err := client(t).Pull(context.Background(), ref); exitcode.Of(err, 0) != exitcode.BadInput || !strings.Contains(err.Error(), "not a bundle") {
 			t.Fatalf("error %v", err)
 		}
 	})
 	t.Run("missing tag", func(t *testing.T) {
-		if _, _, err := Pull(context.Background(), host+"/other:nope", RemoteOptions{}); exitcode.Of(err, 0) != exitcode.BadInput || !strings.Contains(err.Error(), "not found") {
+		if _, _, err := client(t).Pull(context.Background(), host+"/other:nope"); exitcode.Of(err, 0) != exitcode.BadInput || !strings.Contains(err.Error(), "not found") {
 			t.Fatalf("error %v", err)
 		}
 	})
@@ -419,7 +420,7 @@ func TestPullRefusesWhatIsNotABundle(t *testing.T) {
 // check can catch the swap.
 func TestPullChecksTheLayerDigest(t *testing.T) {
 	var swap atomic.Value // map[string][]byte: blob path -> bytes to serve
-	host := startRegistry(t, func(h http.Handler) http.Handler {
+	host := bundletest.StartRegistry(t, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if m, ok := swap.Load().(map[string][]byte); ok && r.Method == http.MethodGet {
 				if body, ok := m[r.URL.Path]; ok {
@@ -432,12 +433,12 @@ func TestPullChecksTheLayerDigest(t *testing.T) {
 		})
 	})
 	ctx := context.Background()
-	good := testBundle(t, "1.0.0", demoFiles(3, "good"))
-	d, err := Push(ctx, good, host+"/p:1.0.0", PushOptions{})
+	good := bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(3, "good"))
+	d, err := client(t).Push(ctx, good, host+"/p:1.0.0", PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Pull(ctx, d.String(), RemoteOptions{}); err != nil {
+	if _, _, err := client(t).Pull(ctx, d.String()); err != nil {
 		t.Fatalf("untampered pull: %v", err)
 	}
 	img, _ := Pack(good, PackOptions{})
@@ -447,18 +448,18 @@ func TestPullChecksTheLayerDigest(t *testing.T) {
 	// tells them apart.
 	var sameSize []byte
 	for i := 0; sameSize == nil && i < 1000; i++ {
-		if tgz, _ := Tarball(testBundle(t, "1.0.0", demoFiles(3, fmt.Sprint("evil-", i)))); int64(len(tgz)) == m.Layers[0].Size {
+		if tgz, _ := Tarball(bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(3, fmt.Sprint("evil-", i)))); int64(len(tgz)) == m.Layers[0].Size {
 			sameSize = tgz
 		}
 	}
 	if sameSize == nil {
 		t.Fatal("found no other bundle with a layer of the same size")
 	}
-	otherSize, _ := Tarball(testBundle(t, "1.0.0", demoFiles(30, "evil")))
+	otherSize, _ := Tarball(bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(30, "evil")))
 	for name, body := range map[string][]byte{"same size": sameSize, "other size": otherSize} {
 		t.Run(name, func(t *testing.T) {
 			swap.Store(map[string][]byte{blob: body})
-			_, _, err = Pull(ctx, d.String(), RemoteOptions{})
+			_, _, err = client(t).Pull(ctx, d.String())
 			if err == nil {
 				t.Fatal("a layer that does not match its digest was accepted")
 			}
@@ -489,7 +490,7 @@ func TestCredentialsNeverShown(t *testing.T) {
 	}
 	for name, in := range errs {
 		t.Run(name, func(t *testing.T) {
-			err := RemoteOptions{Username: user, Password: pass}.fail("pushing", stringer("r.example/p"), in)
+			err := client(t, WithBasicAuth(user, pass)).WrapError("pushing", stringer("r.example/p"), in)
 			if exitcode.Of(err, 0) != exitcode.Environment {
 				t.Errorf("exit %d, want 3", exitcode.Of(err, 0))
 			}
@@ -521,7 +522,7 @@ func TestCredentialsNeverShown(t *testing.T) {
 	})
 
 	t.Run("hostile registry", func(t *testing.T) {
-		host := startRegistry(t, func(h http.Handler) http.Handler {
+		host := bundletest.StartRegistry(t, func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				echo := fmt.Sprintf(`{"errors":[{"code":"DENIED","message":"you sent %s","detail":%q}]}`, r.Header.Get("Authorization"), r.URL.String())
 				w.Header().Set("Content-Type", "application/json")
@@ -538,15 +539,14 @@ func TestCredentialsNeverShown(t *testing.T) {
 				io.WriteString(w, echo)
 			})
 		})
-		ro := RemoteOptions{Username: user, Password: pass, backoff: fastRetries}
 		var progress bytes.Buffer
-		ro.Progress = &progress
-		_, err := Push(context.Background(), testBundle(t, "1.0.0", demoFiles(1, "x")), host+"/p:1.0.0", PushOptions{RemoteOptions: ro})
+		ro := client(t, WithBasicAuth(user, pass), WithRetryBackoff(*bundletest.FastRetries), WithProgress(&progress))
+		_, err := ro.Push(context.Background(), bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(1, "x")), host+"/p:1.0.0", PushOptions{})
 		if err == nil {
 			t.Fatal("push succeeded against a registry refusing manifests")
 		}
-		_, _, perr := Pull(context.Background(), host+"/p:1.0.0", ro)
-		_, terr := Tags(context.Background(), host+"/p", RemoteOptions{Username: user, Password: "wrong-" + pass})
+		_, _, perr := ro.Pull(context.Background(), host+"/p:1.0.0")
+		_, terr := client(t, WithBasicAuth(user, "wrong-"+pass)).Tags(context.Background(), host+"/p")
 		for _, e := range []error{err, perr, terr} {
 			if e == nil {
 				t.Fatal("no error from the hostile registry")
@@ -582,7 +582,7 @@ func TestSemverAliasesWhenListingIsRefused(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var log requestLog
-			host := startRegistry(t, func(h http.Handler) http.Handler {
+			host := bundletest.StartRegistry(t, func(h http.Handler) http.Handler {
 				return log.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if strings.HasSuffix(r.URL.Path, "/tags/list") {
 						http.Error(w, `{"errors":[{"code":"DENIED"}]}`, tc.status)
@@ -592,8 +592,8 @@ func TestSemverAliasesWhenListingIsRefused(t *testing.T) {
 				}))
 			})
 			var progress bytes.Buffer
-			ro := RemoteOptions{Progress: &progress, backoff: fastRetries}
-			d, err := Push(context.Background(), testBundle(t, "2.1.0", demoFiles(1, "x")), host+"/p:2.1.0", PushOptions{RemoteOptions: ro, SemverAliases: true})
+			ro := client(t, WithProgress(&progress), WithRetryBackoff(*bundletest.FastRetries))
+			d, err := ro.Push(context.Background(), bundletest.Bundle(t, "2.1.0", bundletest.DemoFiles(1, "x")), host+"/p:2.1.0", PushOptions{SemverAliases: true})
 			if !tc.ok {
 				if err == nil || log.count("POST", "/blobs/uploads/") != 0 {
 					t.Fatalf("error %v after %d uploads, want a failure before any", err, log.count("POST", "/blobs/uploads/"))
@@ -613,4 +613,14 @@ func TestSemverAliasesWhenListingIsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// client is a Client with these options, failing the test when they conflict.
+func client(t testing.TB, opts ...Option) *Client {
+	t.Helper()
+	c, err := New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

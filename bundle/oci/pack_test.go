@@ -1,4 +1,4 @@
-package bundles
+package oci
 
 import (
 	"archive/tar"
@@ -15,6 +15,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/bundle/internal/bundletest"
 	"bulwark.dev/bulwark/internal/exitcode"
 )
 
@@ -24,7 +26,12 @@ type packed struct {
 	digest                  v1.Hash
 }
 
-func packBytes(t testing.TB, b *Bundle, opts PackOptions) packed {
+var (
+	time0 = time.Unix(0, 0)
+	time1 = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+)
+
+func packBytes(t testing.TB, b *bundle.Bundle, opts PackOptions) packed {
 	t.Helper()
 	img, err := Pack(b, opts)
 	if err != nil {
@@ -59,15 +66,15 @@ func packBytes(t testing.TB, b *Bundle, opts PackOptions) packed {
 // the same manifest, config and layer bytes as the first.
 func TestPackIsByteIdentical(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "")
-	want := packBytes(t, testBundle(t, "1.0.0", demoFiles(20, "x")), PackOptions{})
+	want := packBytes(t, bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(20, "x")), PackOptions{})
 
 	cases := []struct {
 		name  string
-		build func(t *testing.T) *Bundle
+		build func(t *testing.T) *bundle.Bundle
 	}{
-		{"fresh maps", func(t *testing.T) *Bundle { return testBundle(t, "1.0.0", demoFiles(20, "x")) }},
-		{"files inserted in reverse order", func(t *testing.T) *Bundle {
-			b := testBundle(t, "1.0.0", demoFiles(20, "x"))
+		{"fresh maps", func(t *testing.T) *bundle.Bundle { return bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(20, "x")) }},
+		{"files inserted in reverse order", func(t *testing.T) *bundle.Bundle {
+			b := bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(20, "x"))
 			paths := b.Paths()
 			files := make(map[string][]byte, len(paths))
 			for i := len(paths) - 1; i >= 0; i-- {
@@ -76,9 +83,9 @@ func TestPackIsByteIdentical(t *testing.T) {
 			b.Files = files
 			return b
 		}},
-		{"through disk with other modes and times", func(t *testing.T) *Bundle {
+		{"through disk with other modes and times", func(t *testing.T) *bundle.Bundle {
 			dir := filepath.Join(t.TempDir(), "b")
-			if err := testBundle(t, "1.0.0", demoFiles(20, "x")).WriteDir(dir, false); err != nil {
+			if err := bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(20, "x")).WriteDir(dir, false); err != nil {
 				t.Fatal(err)
 			}
 			i := 0
@@ -101,7 +108,7 @@ func TestPackIsByteIdentical(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := ReadDir(dir)
+			b, err := bundle.ReadDir(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +137,7 @@ func TestPackIsByteIdentical(t *testing.T) {
 // TestPackCreated pins org.opencontainers.image.created: never the current time, only
 // the epoch, SOURCE_DATE_EPOCH or an explicit time, and only the manifest changes.
 func TestPackCreated(t *testing.T) {
-	b := testBundle(t, "1.0.0", demoFiles(3, "x"))
+	b := bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(3, "x"))
 	cases := []struct {
 		name, env string
 		created   time.Time
@@ -184,7 +191,7 @@ func mustManifest(t testing.TB, raw []byte) *v1.Manifest {
 // exactly one content layer of an allowed media type, at most 10 layers) and the tarball
 // and gzip header against the normalisation Tarball promises.
 func TestArtifactShape(t *testing.T) {
-	b := testBundle(t, "1.2.3", demoFiles(3, "x"))
+	b := bundletest.Bundle(t, "1.2.3", bundletest.DemoFiles(3, "x"))
 	p := packBytes(t, b, PackOptions{Source: "https://git.example/p", Revision: "main@sha1:abc"})
 	m := mustManifest(t, p.manifest)
 	if err := CheckManifest(m); err != nil {
@@ -272,9 +279,9 @@ func TestArtifactShape(t *testing.T) {
 // TestUnpackRoundTrip: what Tarball writes, Unpack reads back exactly, including a path
 // too long for a plain USTAR header.
 func TestUnpackRoundTrip(t *testing.T) {
-	files := demoFiles(5, "x")
+	files := bundletest.DemoFiles(5, "x")
 	files["kyverno/"+strings.Repeat("long-name-", 20)+".yaml"] = "apiVersion: v1\nkind: ConfigMap\n"
-	b := testBundle(t, "1.0.0", files)
+	b := bundletest.Bundle(t, "1.0.0", files)
 	tgz, err := Tarball(b)
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +298,7 @@ func TestUnpackRoundTrip(t *testing.T) {
 			t.Errorf("%s differs after the round trip", p)
 		}
 	}
-	if _, err := FromFiles(got); err != nil {
+	if _, err := bundle.FromFiles(got); err != nil {
 		t.Errorf("the unpacked files are not a bundle: %v", err)
 	}
 }
@@ -438,7 +445,7 @@ func TestUnpackAcceptsForeignButSafeLayers(t *testing.T) {
 
 // BenchmarkPack packs a bundle the size of the payments example (about 100 objects).
 func BenchmarkPack(b *testing.B) {
-	bundle := testBundle(b, "1.0.0", paymentsSizedFiles(100))
+	bundle := bundletest.Bundle(b, "1.0.0", bundletest.PaymentsSizedFiles(100))
 	b.ReportAllocs()
 	var size int
 	for i := 0; i < b.N; i++ {
@@ -457,7 +464,7 @@ func BenchmarkPack(b *testing.B) {
 
 // BenchmarkUnpack reads the same bundle's layer back with the default limits.
 func BenchmarkUnpack(b *testing.B) {
-	tgz, err := Tarball(testBundle(b, "1.0.0", paymentsSizedFiles(100)))
+	tgz, err := Tarball(bundletest.Bundle(b, "1.0.0", bundletest.PaymentsSizedFiles(100)))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package bundles
+package oci
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/bundle/internal/bundletest"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/internal/testenv"
 )
@@ -48,29 +50,28 @@ func TestRealRegistry(t *testing.T) {
 	const user, pass = "ci", "correct-horse-battery"
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{Username: user, Password: pass})
 	ctx := context.Background()
-	auth := RemoteOptions{Username: user, Password: pass}
+	auth := client(t, WithBasicAuth(user, pass))
 	repo := "oci://" + reg.Ref("policies/demo")
 	digestOf := func(ref string) string {
 		t.Helper()
-		d, err := Resolve(ctx, ref, auth)
+		d, err := auth.Resolve(ctx, ref)
 		if err != nil {
 			t.Fatalf("resolving %s: %v", ref, err)
 		}
 		return d.DigestStr()
 	}
 
-	v142 := testBundle(t, "1.4.2", demoFiles(30, "one"))
+	v142 := bundletest.Bundle(t, "1.4.2", bundletest.DemoFiles(30, "one"))
 	want, err := Digest(v142, PackOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	push := func(b *Bundle, tag string, counter *countingTransport, progress *bytes.Buffer) (name.Digest, error) {
-		o := PushOptions{RemoteOptions: auth, SemverAliases: true, Tags: []string{"latest"}}
-		o.Transport = counter
+	push := func(b *bundle.Bundle, tag string, counter *countingTransport, progress *bytes.Buffer) (name.Digest, error) {
+		opts := []Option{WithBasicAuth(user, pass), WithTransport(counter)}
 		if progress != nil {
-			o.Progress = progress
+			opts = append(opts, WithProgress(progress))
 		}
-		return Push(ctx, b, repo+":"+tag, o)
+		return client(t, opts...).Push(ctx, b, repo+":"+tag, PushOptions{SemverAliases: true, Tags: []string{"latest"}})
 	}
 	counter := &countingTransport{}
 	d1, err := push(v142, "1.4.2", counter, nil)
@@ -85,7 +86,7 @@ func TestRealRegistry(t *testing.T) {
 	}
 
 	t.Run("pull returns the same tree", func(t *testing.T) {
-		got, d, err := Pull(ctx, repo+":1.4.2", auth)
+		got, d, err := auth.Pull(ctx, repo+":1.4.2")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +109,7 @@ func TestRealRegistry(t *testing.T) {
 	t.Run("unchanged re-push uploads no blobs", func(t *testing.T) {
 		again := &countingTransport{}
 		var progress bytes.Buffer
-		d, err := push(testBundle(t, "1.4.2", demoFiles(30, "one")), "1.4.2", again, &progress)
+		d, err := push(bundletest.Bundle(t, "1.4.2", bundletest.DemoFiles(30, "one")), "1.4.2", again, &progress)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,15 +122,15 @@ func TestRealRegistry(t *testing.T) {
 	})
 
 	t.Run("tags and semver aliases", func(t *testing.T) {
-		rc, err := push(testBundle(t, "1.10.0-rc.1", demoFiles(2, "rc")), "1.10.0-rc.1", &countingTransport{}, nil)
+		rc, err := push(bundletest.Bundle(t, "1.10.0-rc.1", bundletest.DemoFiles(2, "rc")), "1.10.0-rc.1", &countingTransport{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		hotfix, err := push(testBundle(t, "1.3.9", demoFiles(2, "hotfix")), "1.3.9", &countingTransport{}, nil)
+		hotfix, err := push(bundletest.Bundle(t, "1.3.9", bundletest.DemoFiles(2, "hotfix")), "1.3.9", &countingTransport{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tags, err := Tags(ctx, repo, auth)
+		tags, err := auth.Tags(ctx, repo)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,11 +147,11 @@ func TestRealRegistry(t *testing.T) {
 	t.Run("refused credentials are exit 3 and never printed", func(t *testing.T) {
 		// The docker config is empty here, so the keychain finds no credentials.
 		t.Setenv("DOCKER_CONFIG", t.TempDir())
-		for name, ro := range map[string]RemoteOptions{
-			"wrong password": {Username: user, Password: "hunter2-wrong"},
-			"anonymous":      {},
+		for name, ro := range map[string]*Client{
+			"wrong password": client(t, WithBasicAuth(user, "hunter2-wrong")),
+			"anonymous":      client(t),
 		} {
-			_, _, err := Pull(ctx, repo+":1.4.2", ro)
+			_, _, err := ro.Pull(ctx, repo+":1.4.2")
 			if err == nil || exitcode.Of(err, 0) != exitcode.Environment {
 				t.Fatalf("%s: error %v (exit %d), want exit 3", name, err, exitcode.Of(err, 0))
 			}
@@ -168,7 +169,7 @@ func TestRealRegistry(t *testing.T) {
 		for _, tag := range []string{"latest", "1", "1.4"} {
 			before[tag] = digestOf(repo + ":" + tag)
 		}
-		v150 := testBundle(t, "1.5.0", demoFiles(30, "two"))
+		v150 := bundletest.Bundle(t, "1.5.0", bundletest.DemoFiles(30, "two"))
 		var once sync.Once
 		killer := &countingTransport{}
 		// The layer goes first; kill once it is in, as the client checks for the config
@@ -189,7 +190,7 @@ func TestRealRegistry(t *testing.T) {
 			t.Errorf("error shows the password: %v", err)
 		}
 
-		_, _, err = Pull(ctx, repo+":1.4.2", auth)
+		_, _, err = auth.Pull(ctx, repo+":1.4.2")
 		if exitcode.Of(err, 0) != exitcode.Environment {
 			t.Errorf("pull from a stopped registry: exit %d, want 3: %v", exitcode.Of(err, 0), err)
 		}
@@ -200,8 +201,8 @@ func TestRealRegistry(t *testing.T) {
 				t.Errorf("%s points at %s after the failed push, want %s", tag, got, want)
 			}
 		}
-		r, _ := ParseReference(repo+":1.5.0", auth)
-		if _, err := remote.Head(r, auth.remote(ctx)...); err == nil {
+		r, _ := auth.ParseReference(repo + ":1.5.0")
+		if _, err := remote.Head(r, auth.RemoteOptions(ctx)...); err == nil {
 			t.Error("tag 1.5.0 exists after the failed push")
 		}
 

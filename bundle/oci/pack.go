@@ -1,13 +1,11 @@
-package bundles
+package oci
 
 import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"strconv"
@@ -19,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"bulwark.dev/bulwark/bundle"
 	"bulwark.dev/bulwark/internal/exitcode"
 )
 
@@ -92,7 +91,7 @@ var epoch = time.Unix(0, 0)
 //   - uid/gid 0, no user or group names, zero modification time, no access/change times;
 //   - PAX format (plain USTAR headers unless a path is over 100 bytes);
 //   - gzip at a fixed level with no name, comment or modification time in its header.
-func Tarball(b *Bundle) ([]byte, error) {
+func Tarball(b *bundle.Bundle) ([]byte, error) {
 	var buf bytes.Buffer
 	gz, err := gzip.NewWriterLevel(&buf, gzipLevel)
 	if err != nil {
@@ -101,7 +100,7 @@ func Tarball(b *Bundle) ([]byte, error) {
 	tw := tar.NewWriter(gz)
 	dirs := map[string]bool{}
 	for _, p := range b.Paths() {
-		if !ValidPath(p) {
+		if !bundle.ValidPath(p) {
 			return nil, exitcode.AsBadInput(fmt.Errorf("bundle path %q is not a clean relative path", p))
 		}
 		var parent string
@@ -136,7 +135,7 @@ func Tarball(b *Bundle) ([]byte, error) {
 }
 
 // Annotations are the manifest annotations Pack writes for a bundle.
-func Annotations(b *Bundle, opts PackOptions) (map[string]string, error) {
+func Annotations(b *bundle.Bundle, opts PackOptions) (map[string]string, error) {
 	created, err := createdTime(opts)
 	if err != nil {
 		return nil, err
@@ -168,7 +167,7 @@ func Annotations(b *Bundle, opts PackOptions) (map[string]string, error) {
 // type, a `{}` config, and exactly one application/vnd.oci.image.layer.v1.tar+gzip layer
 // holding the tree (see Tarball). The manifest is written here, not by mutating an empty
 // image, so that its bytes (and so the digest) depend on nothing but the bundle and opts.
-func Pack(b *Bundle, opts PackOptions) (v1.Image, error) {
+func Pack(b *bundle.Bundle, opts PackOptions) (v1.Image, error) {
 	tgz, err := Tarball(b)
 	if err != nil {
 		return nil, fmt.Errorf("packing bundle: %w", err)
@@ -201,7 +200,7 @@ func Pack(b *Bundle, opts PackOptions) (v1.Image, error) {
 }
 
 func sha256Hash(data []byte) v1.Hash {
-	return v1.Hash{Algorithm: "sha256", Hex: SHA256(data)}
+	return v1.Hash{Algorithm: "sha256", Hex: bundle.SHA256(data)}
 }
 
 // artifact is a packed bundle: fixed manifest bytes and the two blobs they name.
@@ -224,166 +223,10 @@ func (a *artifact) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 }
 
 // Digest is the manifest digest a registry will report for the packed bundle.
-func Digest(b *Bundle, opts PackOptions) (v1.Hash, error) {
+func Digest(b *bundle.Bundle, opts PackOptions) (v1.Hash, error) {
 	img, err := Pack(b, opts)
 	if err != nil {
 		return v1.Hash{}, err
 	}
 	return img.Digest()
-}
-
-// Limits bound what Unpack accepts from a layer.
-type Limits struct {
-	// MaxFiles is the most regular files; as many directories again are allowed.
-	MaxFiles int
-	// MaxFileBytes is the largest file.
-	MaxFileBytes int64
-	// MaxTreeBytes is the most file content in all; the decompressed stream may exceed it
-	// only by the tar headers of MaxFiles files and their directories.
-	MaxTreeBytes int64
-}
-
-// DefaultLimits are the limits ReadDir applies to a bundle directory.
-func DefaultLimits() Limits {
-	return Limits{MaxFiles: MaxFiles, MaxFileBytes: MaxFileBytes, MaxTreeBytes: MaxTreeBytes}
-}
-
-func (l Limits) orDefaults() Limits {
-	d := DefaultLimits()
-	if l.MaxFiles <= 0 {
-		l.MaxFiles = d.MaxFiles
-	}
-	if l.MaxFileBytes <= 0 {
-		l.MaxFileBytes = d.MaxFileBytes
-	}
-	if l.MaxTreeBytes <= 0 {
-		l.MaxTreeBytes = d.MaxTreeBytes
-	}
-	return l
-}
-
-// errTooBig stops decompression at the limit, before a gzip bomb can inflate further.
-var errTooBig = errors.New("decompressed layer is over the size limit")
-
-// capReader fails once more than max bytes have been read through it.
-type capReader struct {
-	r    io.Reader
-	n    int64
-	max  int64
-	over bool
-}
-
-func (c *capReader) Read(p []byte) (int, error) {
-	if c.over {
-		return 0, errTooBig
-	}
-	if rest := c.max - c.n + 1; int64(len(p)) > rest {
-		p = p[:rest]
-	}
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if c.n > c.max {
-		c.over = true
-		return 0, errTooBig
-	}
-	return n, err
-}
-
-// Unpack reads a bundle layer into memory, refusing anything a bundle never contains:
-// absolute or escaping paths, links, devices and other special files, a path twice (or as
-// both file and directory), and more than lim allows. Decompressed bytes are counted as
-// they are inflated, so a gzip bomb stops at the limit instead of filling memory. The
-// stream is read to its end so that the gzip checksum is checked too. Zero fields of lim
-// take DefaultLimits.
-func Unpack(layer io.Reader, lim Limits) (map[string][]byte, error) {
-	lim = lim.orDefaults()
-	gz, err := gzip.NewReader(layer)
-	if err != nil {
-		return nil, exitcode.AsBadInput(fmt.Errorf("bundle layer is not gzip: %w", err))
-	}
-	// Each entry costs at most a 512-byte header and 511 bytes of padding; PAX records for
-	// long names get another 1 MiB of slack.
-	headers := int64(2*lim.MaxFiles+2) * 1024
-	stream := &capReader{r: gz, max: lim.MaxTreeBytes + headers + 1<<20}
-	files, err := untar(tar.NewReader(stream), lim)
-	if err == nil {
-		// The tar end marker is not the end of the gzip stream: read on to the checksum.
-		_, err = io.Copy(io.Discard, stream)
-	}
-	if errors.Is(err, errTooBig) {
-		err = fmt.Errorf("bundle layer inflates to more than %d bytes: refused as a possible gzip bomb", stream.max)
-	}
-	if err != nil {
-		return nil, exitcode.AsBadInput(err)
-	}
-	return files, nil
-}
-
-func untar(tr *tar.Reader, lim Limits) (map[string][]byte, error) {
-	files := map[string][]byte{}
-	dirs := map[string]bool{}
-	var total int64
-	for entries := 0; ; entries++ {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading bundle layer: %w", err)
-		}
-		if entries >= 2*lim.MaxFiles {
-			return nil, fmt.Errorf("bundle layer has more than %d entries", 2*lim.MaxFiles)
-		}
-		name := strings.TrimPrefix(hdr.Name, "./")
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			name = strings.TrimSuffix(name, "/")
-			if name == "" || name == "." {
-				continue // the root, as `tar -C dir .` writes it
-			}
-			if !ValidPath(name) {
-				return nil, fmt.Errorf("bundle layer entry %q escapes the bundle", hdr.Name)
-			}
-			if _, ok := files[name]; ok {
-				return nil, fmt.Errorf("bundle layer has %q as both file and directory", name)
-			}
-			dirs[name] = true
-			continue
-		case tar.TypeReg:
-		default:
-			return nil, fmt.Errorf("bundle layer entry %q is not a regular file (type %q): links, devices and other special files are refused", hdr.Name, hdr.Typeflag)
-		}
-		if !ValidPath(name) {
-			return nil, fmt.Errorf("bundle layer entry %q escapes the bundle", hdr.Name)
-		}
-		if _, dup := files[name]; dup {
-			return nil, fmt.Errorf("bundle layer has %q twice", name)
-		}
-		if dirs[name] {
-			return nil, fmt.Errorf("bundle layer has %q as both directory and file", name)
-		}
-		if len(files) >= lim.MaxFiles {
-			return nil, fmt.Errorf("bundle layer has more than %d files", lim.MaxFiles)
-		}
-		if hdr.Size > lim.MaxFileBytes {
-			return nil, fmt.Errorf("bundle layer entry %q is %d bytes (limit %d)", name, hdr.Size, lim.MaxFileBytes)
-		}
-		if total += hdr.Size; total > lim.MaxTreeBytes {
-			return nil, fmt.Errorf("bundle layer holds more than %d bytes", lim.MaxTreeBytes)
-		}
-		data := make([]byte, hdr.Size)
-		if _, err := io.ReadFull(tr, data); err != nil {
-			return nil, fmt.Errorf("reading %s from the bundle layer: %w", name, err)
-		}
-		files[name] = data
-	}
-	// A file may not stand where another entry needs a directory.
-	for p := range files {
-		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
-			if _, ok := files[dir]; ok {
-				return nil, fmt.Errorf("bundle layer has %q as both file and directory", dir)
-			}
-		}
-	}
-	return files, nil
 }

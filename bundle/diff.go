@@ -1,4 +1,4 @@
-package bundles
+package bundle
 
 import (
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"bulwark.dev/bulwark/api"
 )
 
 // ObjectKey identifies an object across bundle versions.
@@ -80,7 +82,7 @@ func (d *DiffResult) Empty() bool {
 // "changed" either way, and the list is for a reviewer, not a patch.
 const maxFields = 8
 
-var versionLabel = regexp.MustCompile(`(?m)^(\s+bulwark\.dev/version: ).*$`)
+var versionLabel = regexp.MustCompile(`(?m)^(\s+` + regexp.QuoteMeta(api.LabelVersion) + `: ).*$`)
 
 // comparable drops the version label, which every object carries and every release
 // changes: without this every object of a new version would differ from the last.

@@ -1,4 +1,4 @@
-package bundles
+package bundle
 
 import (
 	"bytes"
@@ -170,7 +170,8 @@ func FromFiles(files map[string][]byte) (*Bundle, error) {
 }
 
 // loadIndex parses bulwark.yaml and checks that every file it lists is present with the
-// recorded digest, and that no unlisted manifest was slipped in.
+// recorded digest, that no unlisted manifest was slipped in, and that kustomization.yaml is
+// exactly the one the index implies.
 func (b *Bundle) loadIndex() error {
 	raw, ok := b.Files[IndexFile]
 	if !ok {
@@ -200,6 +201,17 @@ func (b *Bundle) loadIndex() error {
 		}
 	}
 	b.Index = idx
+	want, err := Kustomization(b.ManifestPaths())
+	if err != nil {
+		return err
+	}
+	got, ok := b.Files[KustomizeFile]
+	switch {
+	case !ok:
+		return fmt.Errorf("%s is missing: it is part of a bundle", KustomizeFile)
+	case !bytes.Equal(got, want):
+		return fmt.Errorf("%s says more than the index: a bundle's kustomization lists its objects and nothing else (no patches, resources or generators of its own)", KustomizeFile)
+	}
 	return nil
 }
 

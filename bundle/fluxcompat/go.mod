@@ -1,6 +1,6 @@
 // Module fluxcompat proves with Flux's own OCI client that Flux reads Bulwark bundles. It is
 // a separate module so Flux's dependencies never enter the product's build.
-module bulwark.dev/bulwark/bundles/fluxcompat
+module bulwark.dev/bulwark/bundle/fluxcompat
 
 go 1.26.2
 

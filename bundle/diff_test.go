@@ -1,4 +1,4 @@
-package bundles
+package bundle_test
 
 import (
 	"bytes"
@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/bundle/internal/bundletest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -50,14 +53,14 @@ spec:
 
 func TestDiff(t *testing.T) {
 	base := func(version string) map[string]string {
-		files := demoFiles(3, "x")
+		files := bundletest.DemoFiles(3, "x")
 		files["kyverno/policy.yaml"] = strings.ReplaceAll(policyV1, "1.0.0", version)
 		return files
 	}
-	a := testBundle(t, "1.0.0", base("1.0.0"))
+	a := bundletest.Bundle(t, "1.0.0", base("1.0.0"))
 
 	t.Run("a version bump alone is no change", func(t *testing.T) {
-		d := Diff(a, testBundle(t, "1.1.0", base("1.1.0")))
+		d := Diff(a, bundletest.Bundle(t, "1.1.0", base("1.1.0")))
 		if !d.Empty() {
 			t.Errorf("diff %+v", d)
 		}
@@ -72,7 +75,7 @@ func TestDiff(t *testing.T) {
 		"[Deny]", "[Audit]",
 		"bulwark.dev/version: 1.1.0", "bulwark.dev/version: 1.1.0\n    team: platform",
 	).Replace(files["kyverno/policy.yaml"])
-	b := testBundle(t, "1.1.0", files)
+	b := bundletest.Bundle(t, "1.1.0", files)
 	// POD-03 leaves, NET-01 is audited now, SEC-01 arrives.
 	b.Index.Spec.Controls = []IndexControl{
 		{ID: "NET-01", TSC: []string{"CC6.6"}, Probe: "default-deny", Enforcement: "Audit"},
@@ -124,27 +127,3 @@ func TestDiff(t *testing.T) {
 	golden(t, "diff.json", append(js, '\n'))
 }
 
-func TestChangedFields(t *testing.T) {
-	cases := []struct {
-		name, a, b string
-		want       string
-		omitted    int
-	}{
-		{"scalar", "a: 1\nb: x\n", "a: 2\nb: x\n", "a", 0},
-		{"key added and removed", "a: 1\n", "b: 1\n", "a,b", 0},
-		{"label keys are quoted", "metadata:\n  labels:\n    bulwark.dev/tier: a\n", "metadata:\n  labels:\n    bulwark.dev/tier: b\n", `metadata.labels["bulwark.dev/tier"]`, 0},
-		{"list grows", "l: [1, 2]\n", "l: [1, 2, 3]\n", "l[2]", 0},
-		{"type changes", "a: {x: 1}\n", "a: [1]\n", "a", 0},
-		{"formatting only", "a: 1\nb: 2\n", "b: 2\na: 1\n", "(formatting)", 0},
-		{"capped", "a: [1,2,3,4,5,6,7,8,9,10]\n", "a: [0,0,0,0,0,0,0,0,0,0]\n", "a[0],a[1],a[2],a[3],a[4],a[5],a[6],a[7]", 2},
-		{"not YAML", "a: [\n", "a: 1\n", "(document)", 0},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, omitted := changedFields(tc.a, tc.b)
-			if strings.Join(got, ",") != tc.want || omitted != tc.omitted {
-				t.Errorf("fields %q (+%d), want %q (+%d)", strings.Join(got, ","), omitted, tc.want, tc.omitted)
-			}
-		})
-	}
-}

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	oci "github.com/fluxcd/pkg/oci"
+	fluxoci "github.com/fluxcd/pkg/oci"
 
-	"bulwark.dev/bulwark/bundles"
+	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/internal/testenv"
@@ -34,13 +34,13 @@ func TestFluxPullsTheSameTree(t *testing.T) {
 	}
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	ref := reg.Ref("policies/payments:1.0.0")
-	pushed, err := bundles.Push(context.Background(), b, ref, bundles.PushOptions{})
+	pushed, err := registryClient(t).Push(context.Background(), b, ref, oci.PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	out := t.TempDir()
-	c := oci.NewClient(oci.DefaultOptions())
+	c := fluxoci.NewClient(fluxoci.DefaultOptions())
 	meta, err := c.Pull(context.Background(), ref, out)
 	if err != nil {
 		t.Fatalf("Flux's client cannot pull the bundle: %v", err)
@@ -75,7 +75,17 @@ func TestFluxPullsTheSameTree(t *testing.T) {
 	if count != len(b.Files) {
 		t.Errorf("Flux extracted %d files, the bundle has %d", count, len(b.Files))
 	}
-	if meta.Annotations[bundles.AnnotationProfile] != "payments-soc2" {
+	if meta.Annotations[oci.AnnotationProfile] != "payments-soc2" {
 		t.Errorf("Flux sees annotations %v", meta.Annotations)
 	}
+}
+
+// registryClient is a registry client with the default options.
+func registryClient(t testing.TB) *oci.Client {
+	t.Helper()
+	c, err := oci.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

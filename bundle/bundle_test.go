@@ -1,0 +1,85 @@
+package bundle_test
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/bundle/internal/bundletest"
+)
+
+// TestRoundTrip: what Assemble writes, ReadDir reads back file for file, index and all.
+func TestRoundTrip(t *testing.T) {
+	b := bundletest.Bundle(t, "1.2.0", bundletest.DemoFiles(4, "x"))
+	dir := filepath.Join(t.TempDir(), "out")
+	if err := b.WriteDir(dir, false); err != nil {
+		t.Fatal(err)
+	}
+	got, err := bundle.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Files) != len(b.Files) {
+		t.Fatalf("read %d files, wrote %d", len(got.Files), len(b.Files))
+	}
+	for p, data := range b.Files {
+		if !bytes.Equal(got.Files[p], data) {
+			t.Errorf("%s changed in the round trip", p)
+		}
+	}
+	if got.Index.Spec.Version != "1.2.0" || len(got.Index.Spec.Objects) != 4 {
+		t.Errorf("index read back as %+v", got.Index.Spec)
+	}
+	want, _ := bundle.Kustomization(b.ManifestPaths())
+	if !bytes.Equal(got.Files[bundle.KustomizeFile], want) {
+		t.Errorf("kustomization.yaml is not the one the index implies:\n%s", got.Files[bundle.KustomizeFile])
+	}
+}
+
+// TestKustomizationIsPartOfTheFormat: a kustomization that says more than the index (a
+// patch turning every policy to Audit, another resource) or is missing is refused.
+func TestKustomizationIsPartOfTheFormat(t *testing.T) {
+	b := bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(2, "x"))
+	orig := string(b.Files[bundle.KustomizeFile])
+	cases := map[string]func(files map[string][]byte){
+		"a patch appended": func(f map[string][]byte) {
+			f[bundle.KustomizeFile] = []byte(orig + "patches:\n- patch: '[{\"op\":\"replace\",\"path\":\"/spec/validationActions\",\"value\":[\"Audit\"]}]'\n  target: {kind: ValidatingPolicy}\n")
+		},
+		"an extra resource": func(f map[string][]byte) {
+			f[bundle.KustomizeFile] = []byte(strings.Replace(orig, "resources:\n", "resources:\n- https://example.com/more.yaml\n", 1))
+		},
+		"a resource dropped": func(f map[string][]byte) {
+			f[bundle.KustomizeFile] = []byte(orig[:strings.LastIndex(strings.TrimRight(orig, "\n"), "\n")+1])
+		},
+		"missing": func(f map[string][]byte) { delete(f, bundle.KustomizeFile) },
+	}
+	for name, edit := range cases {
+		t.Run(name, func(t *testing.T) {
+			files := map[string][]byte{}
+			for p, d := range b.Files {
+				files[p] = d
+			}
+			edit(files)
+			if _, err := bundle.FromFiles(files); err == nil || !strings.Contains(err.Error(), bundle.KustomizeFile) {
+				t.Errorf("FromFiles = %v, want a refusal naming %s", err, bundle.KustomizeFile)
+			}
+		})
+	}
+	if _, err := bundle.FromFiles(b.Files); err != nil {
+		t.Errorf("the unedited bundle is refused: %v", err)
+	}
+}
+
+func TestAssembleRefusesBadPaths(t *testing.T) {
+	for _, p := range []string{"../escape.yaml", "/abs.yaml", bundle.IndexFile, bundle.KustomizeFile, "a//b.yaml"} {
+		if _, err := bundle.Assemble(bundle.Header{Profile: "p", Version: "1.0.0"}, []bundle.Object{{Path: p, Data: []byte("x: 1\n"), Kind: "ConfigMap", Name: "x"}}); err == nil {
+			t.Errorf("Assemble accepted path %q", p)
+		}
+	}
+	two := []bundle.Object{{Path: "a/x.yaml", Data: []byte("a: 1\n")}, {Path: "a/x.yaml", Data: []byte("a: 2\n")}}
+	if _, err := bundle.Assemble(bundle.Header{Profile: "p", Version: "1.0.0"}, two); err == nil {
+		t.Error("Assemble accepted two objects at one path")
+	}
+}
