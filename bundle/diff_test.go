@@ -126,4 +126,3 @@ func TestDiff(t *testing.T) {
 	}
 	golden(t, "diff.json", append(js, '\n'))
 }
-

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"bulwark.dev/bulwark/bundle/oci"
 )
 
 // LayerMediaType is the media type of the bundle's single content layer.
@@ -57,8 +59,11 @@ type source struct {
 }
 
 func parseRef(ref, semver string) (source, error) {
-	r := strings.TrimPrefix(ref, "oci://")
 	var s source
+	if err := oci.CheckReference(ref); err != nil {
+		return s, err
+	}
+	r := strings.TrimPrefix(ref, "oci://")
 	if semver != "" {
 		repo, err := name.NewRepository(r)
 		if err != nil {

@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
 
 	"bulwark.dev/bulwark/internal/exitcode"
@@ -18,7 +20,10 @@ import (
 )
 
 func main() {
-	// client-go logs transient errors through klog; the command reports errors itself.
+	// client-go logs transient errors through klog; the command reports errors itself. A
+	// discarding logger catches every klog call, including errors that klog would otherwise
+	// copy to stderr past its stderr threshold whatever its output is.
+	klog.SetLogger(logr.Discard())
 	klog.LogToStderr(false)
 	klog.SetOutput(io.Discard)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -44,7 +49,8 @@ func report(err error) int {
 	}
 	fmt.Fprintln(os.Stderr, "Error:", err)
 	var flagErr *flagError
-	if errors.As(err, &flagErr) {
+	// cobra reports an unknown command or subcommand of the root as a plain error.
+	if errors.As(err, &flagErr) || strings.HasPrefix(err.Error(), "unknown command ") {
 		return exitcode.BadInput
 	}
 	return exitcode.Of(err, exitcode.Environment)

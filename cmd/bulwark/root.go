@@ -42,7 +42,26 @@ bundle); 3 environment (registry or cluster unreachable, auth refused, timeout).
 		NewCmdSchema(),
 		NewCmdVersion(),
 	)
+	groupsRefuseUnknownSubcommands(root)
 	return root
+}
+
+// groupsRefuseUnknownSubcommands makes every command that only groups others (controls,
+// keys, gitops) refuse an argument that names no subcommand, exit 2, where cobra would print
+// the help and exit 0 for a typo such as 'bulwark controls lst'.
+func groupsRefuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		groupsRefuseUnknownSubcommands(c)
+	}
+	if cmd.HasParent() && cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("unknown command %q for %q (see '%s --help')", args[0], c.CommandPath(), c.CommandPath())
+			}
+			return c.Help()
+		}
+	}
 }
 
 // exactArgs is cobra.ExactArgs with the error marked as a usage mistake (exit 2).

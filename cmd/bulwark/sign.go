@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"bulwark.dev/bulwark/bundle/signature"
 	"bulwark.dev/bulwark/internal/atomicfile"
@@ -13,6 +14,40 @@ import (
 
 // keyPassword is the private key's password, from COSIGN_PASSWORD as cosign reads it.
 func keyPassword() []byte { return []byte(os.Getenv("COSIGN_PASSWORD")) }
+
+// newKeyPassword is the password a new private key is encrypted with: $COSIGN_PASSWORD when
+// set (even empty, as cosign reads it), else asked twice on a terminal. Without a terminal
+// it is refused rather than silently writing an unencrypted key, unless --no-password.
+func newKeyPassword(cmd *cobra.Command, noPassword bool) ([]byte, error) {
+	if pw, ok := os.LookupEnv("COSIGN_PASSWORD"); ok {
+		return []byte(pw), nil
+	}
+	if noPassword {
+		return nil, nil
+	}
+	in, ok := cmd.InOrStdin().(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return nil, usageErrorf("COSIGN_PASSWORD is not set and there is no terminal to ask for a password: set it, or pass --no-password for an unencrypted key")
+	}
+	ask := func(prompt string) ([]byte, error) {
+		fmt.Fprint(cmd.ErrOrStderr(), prompt)
+		pw, err := term.ReadPassword(int(in.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		return pw, err
+	}
+	pw, err := ask("Enter password for private key: ")
+	if err != nil {
+		return nil, fmt.Errorf("reading the password: %w", err)
+	}
+	again, err := ask("Enter password for private key again: ")
+	if err != nil {
+		return nil, fmt.Errorf("reading the password: %w", err)
+	}
+	if string(pw) != string(again) {
+		return nil, usageErrorf("the passwords do not match")
+	}
+	return pw, nil
+}
 
 func loadSigner(path string) (signature.Signer, error) {
 	data, err := os.ReadFile(path)
@@ -35,7 +70,7 @@ func NewCmdKeys() *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Manage signing keys (cosign's format)",
 		Example: `  COSIGN_PASSWORD=... bulwark keys generate --output-key-prefix release`}
 	var prefix string
-	var force bool
+	var force, noPassword bool
 	gen := &cobra.Command{
 		Use:   "generate [--output-key-prefix cosign]",
 		Short: "Write a key pair in cosign's format: PREFIX.key (encrypted with $COSIGN_PASSWORD) and PREFIX.pub",
@@ -50,7 +85,11 @@ func NewCmdKeys() *cobra.Command {
 					return usageErrorf("%s exists; pass --force to overwrite it", f)
 				}
 			}
-			priv, pub, err := signature.GenerateKeyPair(keyPassword())
+			password, err := newKeyPassword(cmd, noPassword)
+			if err != nil {
+				return err
+			}
+			priv, pub, err := signature.GenerateKeyPair(password)
 			if err != nil {
 				return err
 			}
@@ -67,6 +106,7 @@ func NewCmdKeys() *cobra.Command {
 	}
 	gen.Flags().StringVar(&prefix, "output-key-prefix", "cosign", "file name prefix of the key pair")
 	gen.Flags().BoolVar(&force, "force", false, "overwrite existing key files")
+	gen.Flags().BoolVar(&noPassword, "no-password", false, "write the private key unencrypted (when $COSIGN_PASSWORD is unset)")
 	cmd.AddCommand(gen)
 	return cmd
 }
