@@ -13,7 +13,8 @@ FUZZTIME    ?= 20s
 
 export GOFLAGS := -mod=mod
 TOOLS_ENV = BULWARK_TOOLS_KUBE=$(CURDIR)/.tools-kube-bin BULWARK_TOOLS_REGISTRY=$(CURDIR)/.tools-registry-bin \
-	BULWARK_TOOLS_KYVERNO=$(CURDIR)/.tools-kyverno-bin BULWARK_TOOLS_KUSTOMIZE=$(CURDIR)/.tools-kustomize-bin
+	BULWARK_TOOLS_KYVERNO=$(CURDIR)/.tools-kyverno-bin BULWARK_TOOLS_KUSTOMIZE=$(CURDIR)/.tools-kustomize-bin \
+	BULWARK_TOOLS_SOURCE=$(CURDIR)/.tools-source-bin
 
 .PHONY: build demo test fuzz bench e2e tools crds vet fmt clean
 
@@ -28,14 +29,15 @@ define tool
 	@ln -sfn "$$(tools/build.sh tools/$(1) $(TOOLS_CACHE))" .tools-$(1)-bin
 endef
 
-tools: ## build the real servers tests start (kube-apiserver, etcd, kubectl, registry, Kyverno CLI, kustomize-controller)
+tools: ## build the real servers tests start (kube-apiserver, etcd, kubectl, registry, Kyverno CLI, Flux's source- and kustomize-controller)
 	@echo "==> tools: the real servers tests start, built from the Go module proxy and cached in"
 	@echo "    $(TOOLS_CACHE) by the hash of each tool's go.mod and go.sum"
-	@echo "    (cold ~20 min on 2 cores, once per machine; warm well under a second)"
+	@echo "    (cold ~27 min on 2 cores, once per machine; warm well under a second)"
 	$(call tool,kube,kube-apiserver + etcd + kubectl v1.37.2 for cluster tests (cold ~5 min))
 	$(call tool,registry,CNCF Distribution registry v3.1.0 for push/pull tests (cold ~1 min))
 	$(call tool,kyverno,Kyverno CLI v1.19.1 whose engine evaluates the generated policies (cold 10+ min))
 	$(call tool,kustomize,Flux kustomize-controller v1.9.6 for the GitOps end to end (cold ~5 min))
+	$(call tool,source,Flux source-controller v1.9.3 for the GitOps end to end (cold ~7 min))
 
 crds: ## refresh the pinned upstream CRDs tests install
 	$(GO) generate ./internal/crds
@@ -59,18 +61,18 @@ fmt:
 test: tools vet fmt ## every test, the fuzz smoke, and the end-to-end suite
 	@echo "==> go test ./..."
 	$(TOOLS_ENV) $(GO) test -count=1 ./...
-	@echo "==> Flux's OCI client reads the bundles; GitOps end to end with Flux's kustomize-controller (bundles/fluxcompat)"
-	cd bundles/fluxcompat && $(TOOLS_ENV) $(GO) test -count=1 ./...
-	@echo "==> cosign's own verifier accepts Bulwark's signatures (nested module bundles/cosigncompat)"
-	cd bundles/cosigncompat && $(TOOLS_ENV) $(GO) test -count=1 ./...
+	@echo "==> Flux's OCI client reads the bundles; GitOps end to end with Flux's source- and kustomize-controller (bundle/fluxcompat)"
+	cd bundle/fluxcompat && $(TOOLS_ENV) $(GO) test -count=1 ./...
+	@echo "==> cosign's own verifier accepts Bulwark's signatures (nested module bundle/cosigncompat)"
+	cd bundle/cosigncompat && $(TOOLS_ENV) $(GO) test -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz
 
 fuzz: ## bounded fuzz smoke of the profile loader
 	@echo "==> fuzzing the profile loader for $(FUZZTIME)"
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) -fuzzminimizetime=200x ./profile/
 
-e2e: tools ## GitOps end to end: signed push, Flux's kustomize-controller syncs, verify converges (~25 s warm)
-	cd bundles/fluxcompat && $(TOOLS_ENV) $(GO) test -count=1 -run TestGitOpsEndToEnd -v ./... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)'
+e2e: tools ## GitOps end to end: signed push, Flux's source-controller verifies and serves it, its kustomize-controller syncs, verify converges (~1 min warm)
+	cd bundle/fluxcompat && $(TOOLS_ENV) $(GO) test -count=1 -run TestGitOpsEndToEnd -v ./... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)'
 
 bench: build ## Go benchmarks, then timings beside peer tools (tar, flux) on the same tree and registry
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

@@ -2,19 +2,15 @@ package fluxcompat
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"net"
-	"net/http"
-	"os"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	fluxoci "github.com/fluxcd/pkg/oci"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -35,123 +31,11 @@ var (
 	kustGVK    = schema.GroupVersionKind{Group: "kustomize.toolkit.fluxcd.io", Version: "v1", Kind: "Kustomization"}
 )
 
-// source does what source-controller does for an OCIRepository, with Flux's own OCI client:
-// pull the referenced artifact, verify its cosign signature with the keys of spec.verify,
-// pack it as a Flux artifact, serve it over HTTP on 127.0.0.1, and record it in the status.
-// source-controller itself cannot be built from the Go module proxy (its fluxcd/pkg
-// dependencies are not served), so the test stands in for it with the same libraries.
-type source struct {
-	t      *testing.T
-	client *testenv.Client
-	dir    string
-	url    string
-	mu     sync.Mutex
-	served map[string]string // digest -> file
-}
-
-func newSource(t *testing.T, client *testenv.Client) *source {
-	s := &source{t: t, client: client, dir: t.TempDir(), served: map[string]string{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(s.dir)), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	s.url = "http://" + ln.Addr().String()
-	return s
-}
-
-func (s *source) reconcile(ctx context.Context, ns, name string) error {
-	ri, err := s.client.Resource(ociRepoGVK, ns)
-	if err != nil {
-		return err
-	}
-	repo, err := ri.Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	url, _, _ := unstructured.NestedString(repo.Object, "spec", "url")
-	tag, _, _ := unstructured.NestedString(repo.Object, "spec", "ref", "tag")
-	ref := strings.TrimPrefix(url, "oci://") + ":" + tag
-	d, err := registryClient(s.t).Resolve(ctx, ref)
-	if err != nil {
-		return err
-	}
-	// As source-controller does, say which generation of the spec the status describes.
-	unstructured.SetNestedField(repo.Object, repo.GetGeneration(), "status", "observedGeneration")
-	setCond := func(typ, status, reason, msg string) {
-		conds, _, _ := unstructured.NestedSlice(repo.Object, "status", "conditions")
-		var out []any
-		for _, c := range conds {
-			if c.(map[string]any)["type"] != typ {
-				out = append(out, c)
-			}
-		}
-		out = append(out, map[string]any{"type": typ, "status": status, "reason": reason, "message": msg, "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)})
-		unstructured.SetNestedSlice(repo.Object, out, "status", "conditions")
-	}
-	if secret, found, _ := unstructured.NestedString(repo.Object, "spec", "verify", "secretRef", "name"); found {
-		sec, err := s.client.Kube.CoreV1().Secrets(ns).Get(ctx, secret, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		verified := false
-		for k, v := range sec.Data {
-			if !strings.HasSuffix(k, ".pub") {
-				continue
-			}
-			verifier, err := signature.LoadVerifier(v)
-			if err != nil {
-				return err
-			}
-			if signature.Verify(ctx, registryClient(s.t), d, verifier) == nil {
-				verified = true
-			}
-		}
-		if !verified {
-			// As source-controller does: keep serving the last verified artifact.
-			setCond("SourceVerified", "False", "VerificationError", "no valid cosign signature for "+d.DigestStr())
-			setCond("Ready", "False", "VerificationError", "signature verification failed for "+tag+"@"+d.DigestStr())
-			_, err := ri.UpdateStatus(ctx, repo, metav1.UpdateOptions{})
-			return err
-		}
-		setCond("SourceVerified", "True", "Succeeded", "verified signature of revision "+tag+"@"+d.DigestStr())
-	}
-	s.mu.Lock()
-	file, ok := s.served[d.DigestStr()]
-	s.mu.Unlock()
-	if !ok {
-		extract := filepath.Join(s.dir, "x-"+d.DigestStr()[7:19])
-		c := fluxoci.NewClient(fluxoci.DefaultOptions())
-		if _, err := c.Pull(ctx, d.String(), extract); err != nil {
-			return fmt.Errorf("pulling %s with Flux's client: %w", d, err)
-		}
-		file = d.DigestStr()[7:] + ".tar.gz"
-		if err := c.Build(filepath.Join(s.dir, file), extract, nil); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		s.served[d.DigestStr()] = file
-		s.mu.Unlock()
-	}
-	data, err := os.ReadFile(filepath.Join(s.dir, file))
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(data)
-	unstructured.SetNestedMap(repo.Object, map[string]any{
-		"path": "ocirepository/" + ns + "/" + name + "/" + file, "url": s.url + "/" + file,
-		"revision": tag + "@" + d.DigestStr(), "digest": "sha256:" + hex.EncodeToString(sum[:]),
-		"size": int64(len(data)), "lastUpdateTime": time.Now().UTC().Format(time.RFC3339),
-	}, "status", "artifact")
-	setCond("Ready", "True", "Succeeded", "stored artifact for digest '"+tag+"@"+d.DigestStr()+"'")
-	_, err = ri.UpdateStatus(ctx, repo, metav1.UpdateOptions{})
-	return err
-}
-
 // markReady writes what the absent Kyverno and cert-manager would: policy and issuer
-// statuses, and the namespace labels of the POD-00 and TLS-02 MutatingPolicies.
+// statuses, and the namespace labels of the POD-00 and TLS-02 MutatingPolicies. None of it
+// is a status a controller running in the test writes: Flux's controllers write their own.
+//
+// stand-in: Kyverno's controllers are added by the kyverno-real work
 func markReady(ctx context.Context, t *testing.T, client *testenv.Client, b *bundle.Bundle) {
 	sensitive := map[string]bool{}
 	for _, n := range b.Index.Spec.Scope.Namespaces.SensitiveInclude {
@@ -166,6 +50,8 @@ func markReady(ctx context.Context, t *testing.T, client *testenv.Client, b *bun
 		if sensitive[n] {
 			level = "restricted"
 		}
+		// stand-in: Kyverno's controllers are added by the kyverno-real work (the labels the
+		// MutatingPolicies would set)
 		if ns.Labels["pod-security.kubernetes.io/enforce"] != level {
 			ns.Labels["pod-security.kubernetes.io/enforce"] = level
 			ns.Labels["istio-injection"] = "enabled"
@@ -191,14 +77,23 @@ func markReady(ctx context.Context, t *testing.T, client *testenv.Client, b *bun
 		if err != nil {
 			continue // not applied yet; the next round marks it
 		}
+		// stand-in: Kyverno's controllers are added by the kyverno-real work (cert-manager's
+		// for the issuers)
 		obj.Object["status"] = status
 		ri.UpdateStatus(ctx, obj, metav1.UpdateOptions{})
 	}
 }
 
-// TestGitOpsEndToEnd: push a signed bundle, sync it with Flux's kustomize-controller, see
-// verify converge; release 1.1.0 and see verify follow; push an unsigned 1.2.0 and see the
-// source refuse it and verify report the stuck revision.
+// TestGitOpsEndToEnd runs Flux's real source-controller and kustomize-controller against a
+// real kube-apiserver and registry. Signed bundles are pushed, and the OCIRepository
+// follows the semver range ">=1.0.0": source-controller resolves the newest tag, verifies
+// its cosign signature with the key Secret `bulwark gitops flux --verify-key` renders, and
+// serves the artifact the kustomize-controller applies; verify's Flux check converges on
+// each. 1.1.0 drops a control and Flux prunes its policy. An unsigned 1.2.0 is refused by
+// source-controller (SourceVerified=False) and verify reports the cluster stuck at 1.1.0.
+// A 1.3.0 carrying the signature of 1.1.0, copied to its signature tag, is accepted by
+// source-controller, which does not compare the signed digest with the artifact's, and
+// refused by Bulwark's own verifier, which does.
 func TestGitOpsEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -206,8 +101,14 @@ func TestGitOpsEndToEnd(t *testing.T) {
 	testenv.InstallCRDs(t, c.Config)
 	client := testenv.NewClient(c.Config)
 	client.Namespaces(t, "flux-system", "payments", "ledger", "legacy-batch", "istio-system", "cert-manager", "kyverno")
+	// Plain HTTP on 127.0.0.1 without authentication: the OCIRepository says insecure and
+	// needs no pull secret.
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	scLog := testenv.SourceController(t, c)
 	kcLog := testenv.KustomizeController(t, c)
+	logs := func() string {
+		return "source-controller:\n" + testenv.Tail(scLog, 30) + "\nkustomize-controller:\n" + testenv.Tail(kcLog, 30)
+	}
 
 	cat, _ := catalogue.Load()
 	p, err := profile.Load(filepath.Join("..", "..", "examples", "payments.yaml"), profile.LoadOptions{KnownControls: cat.IDSet()})
@@ -219,8 +120,12 @@ func TestGitOpsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	signer, _ := signature.LoadSigner(priv, nil)
+	verifier, err := signature.LoadVerifier(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
 	repo := reg.Ref("policies/payments")
-	release := func(version string, sign bool) (*bundle.Bundle, string) {
+	release := func(version string, sign bool) (*bundle.Bundle, name.Digest) {
 		b, err := generators.Build(p, cat, version)
 		if err != nil {
 			t.Fatal(err)
@@ -234,11 +139,58 @@ func TestGitOpsEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		return b, d.DigestStr()
+		return b, d
 	}
 
-	// What `bulwark gitops flux --verify-key` prints, applied as a user would.
-	opts := gitops.Options{Ref: "oci://" + repo + ":1.0.0", Name: "payments", VerifySecret: "cosign-pub", VerifyKey: pub, Insecure: true, Interval: time.Minute}
+	ri, err := client.Resource(ociRepoGVK, "flux-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// reconcileNow asks source-controller to look at the registry again, as `flux reconcile
+	// source oci` does, instead of waiting for the interval.
+	reconcileNow := func() {
+		obj, err := ri.Get(ctx, "payments", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ann := obj.GetAnnotations()
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann["reconcile.fluxcd.io/requestedAt"] = time.Now().UTC().Format(time.RFC3339Nano)
+		obj.SetAnnotations(ann)
+		if _, err := ri.Update(ctx, obj, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// waitSource polls the OCIRepository until ok accepts what source-controller reports.
+	waitSource := func(what string, ok func(revision, verified, verifiedMsg string) bool) (revision, verified, verifiedMsg string) {
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			obj, err := ri.Get(ctx, "payments", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			revision, _, _ = unstructured.NestedString(obj.Object, "status", "artifact", "revision")
+			verified, verifiedMsg = condition(obj, "SourceVerified")
+			if ok(revision, verified, verifiedMsg) {
+				t.Logf("source-controller serves %s; SourceVerified=%s: %s", revision, verified, verifiedMsg)
+				return revision, verified, verifiedMsg
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("source-controller did not %s: artifact %q, SourceVerified %q (%s)\n%s", what, revision, verified, verifiedMsg, logs())
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+
+	// The bundle is in the registry before Flux is told about it, so the first
+	// reconciliation finds it.
+	b1, d1 := release("1.0.0", true)
+
+	// What `bulwark gitops flux --semver '>=1.0.0' --verify-key` prints, applied as a user
+	// would.
+	opts := gitops.Options{Ref: "oci://" + repo, Semver: ">=1.0.0", Name: "payments", VerifySecret: "cosign-pub", VerifyKey: pub, Insecure: true, Interval: time.Minute}
 	ocirepo, kust, err := gitops.Flux(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -251,91 +203,127 @@ func TestGitOpsEndToEnd(t *testing.T) {
 		}
 	}
 
-	src := newSource(t, client)
-	// The controllers' loop: the source reconciles, the absent policy engines report ready.
+	// Kyverno and cert-manager do not run here: their statuses are written by the test.
 	var current *bundle.Bundle
 	var curMu sync.Mutex
 	go func() {
 		for ctx.Err() == nil {
-			if err := src.reconcile(ctx, "flux-system", "payments"); err != nil && ctx.Err() == nil {
-				t.Logf("source: %v", err)
-			}
 			curMu.Lock()
 			if current != nil {
-				markReady(ctx, t, client, current)
+				markReady(ctx, t, client, current) // stand-in: Kyverno's controllers are added by the kyverno-real work
 			}
 			curMu.Unlock()
 			time.Sleep(500 * time.Millisecond)
 		}
 	}()
-	converge := func(b *bundle.Bundle, digest string, wait time.Duration) *verify.Report {
+	converge := func(b *bundle.Bundle, d name.Digest, wait time.Duration) *verify.Report {
 		curMu.Lock()
 		current = b
 		curMu.Unlock()
-		r, err := verify.Wait(ctx, c.Config, b, verify.Options{Cluster: "e2e", Digest: digest, Flux: &verify.NamespacedName{Namespace: "flux-system", Name: "payments"}}, wait, nil)
+		r, err := verify.Wait(ctx, c.Config, b, verify.Options{Cluster: "e2e", Digest: d.DigestStr(), Flux: &verify.NamespacedName{Namespace: "flux-system", Name: "payments"}}, wait, nil)
 		if err != nil {
-			t.Fatalf("verify: %v\nkustomize-controller:\n%s", err, testenv.Tail(kcLog, 20))
+			t.Fatalf("verify: %v\n%s", err, logs())
 		}
 		return r
 	}
-	setTag := func(tag string) {
-		ri, _ := client.Resource(ociRepoGVK, "flux-system")
-		obj, err := ri.Get(ctx, "payments", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		unstructured.SetNestedField(obj.Object, tag, "spec", "ref", "tag")
-		if _, err := ri.Update(ctx, obj, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
 
-	b1, d1 := release("1.0.0", true)
 	if r := converge(b1, d1, 3*time.Minute); !r.Converged {
-		t.Fatalf("1.0.0 did not converge:\n%s\nkustomize-controller:\n%s", failures(r), testenv.Tail(kcLog, 30))
+		t.Fatalf("1.0.0 did not converge:\n%s\n%s", failures(r), logs())
+	}
+	if rev, verified, msg := waitSource("verify 1.0.0", func(string, string, string) bool { return true }); rev != "1.0.0@"+d1.DigestStr() || verified != "True" {
+		t.Fatalf("source-controller serves %q with SourceVerified %q (%s), want 1.0.0@%s verified", rev, verified, msg, d1.DigestStr())
 	}
 
-	// 1.1.0 drops a control: Flux prunes its policy and verify follows the new digest.
+	// 1.1.0 drops a control: source-controller picks the newer tag, Flux prunes the policy
+	// and verify follows the new digest.
 	p.Spec.Controls.Disable = append(p.Spec.Controls.Disable, "AVL-02")
 	b2, d2 := release("1.1.0", true)
-	setTag("1.1.0")
+	reconcileNow()
 	if r := converge(b2, d2, 3*time.Minute); !r.Converged {
-		t.Fatalf("1.1.0 did not converge:\n%s\nkustomize-controller:\n%s", failures(r), testenv.Tail(kcLog, 30))
+		t.Fatalf("1.1.0 did not converge:\n%s\n%s", failures(r), logs())
 	}
 	vp, _ := client.Resource(schema.GroupVersionKind{Group: "policies.kyverno.io", Version: "v1", Kind: "ValidatingPolicy"}, "")
 	if _, err := vp.Get(ctx, "payments-soc2-avl-02", metav1.GetOptions{}); err == nil {
 		t.Error("Flux did not prune the policy 1.1.0 dropped")
 	}
 
-	// An unsigned 1.2.0 is refused at the source; verify reports the cluster stuck at 1.1.0.
+	// An unsigned 1.2.0 is refused by source-controller, which keeps serving 1.1.0; verify
+	// reports the cluster stuck there.
 	b3, d3 := release("1.2.0", false)
-	setTag("1.2.0")
+	reconcileNow()
+	rev, _, msg := waitSource("refuse the unsigned 1.2.0", func(_, verified, msg string) bool {
+		return verified == "False" && strings.Contains(msg, d3.DigestStr())
+	})
+	if rev != "1.1.0@"+d2.DigestStr() {
+		t.Errorf("after refusing 1.2.0 (%s) source-controller serves %q, want 1.1.0@%s", msg, rev, d2.DigestStr())
+	}
 	r := converge(b3, d3, 10*time.Second)
 	if r.Converged {
 		t.Fatal("verify converged on an unsigned bundle")
 	}
 	stuck := false
 	for _, f := range r.Findings {
-		if f.Check == verify.CheckGitOps && f.Status == verify.Fail && strings.Contains(f.Message, "1.1.0@"+d2) {
+		if f.Check == verify.CheckGitOps && f.Status == verify.Fail && strings.Contains(f.Message, "1.1.0@"+d2.DigestStr()) {
 			stuck = true
 		}
 	}
 	if !stuck {
 		t.Errorf("verify does not report the stuck revision 1.1.0:\n%s", failures(r))
 	}
-	ri, _ := client.Resource(ociRepoGVK, "flux-system")
-	obj, _ := ri.Get(ctx, "payments", metav1.GetOptions{})
+
+	// 1.3.0 carries the signature of 1.1.0: the signature image of 1.1.0 copied to 1.3.0's
+	// signature tag. The signature is valid and by the trusted key, but the payload it signs
+	// names 1.1.0's digest.
+	b4, d4 := release("1.3.0", false)
+	copySignature(t, d2, d4)
+	reconcileNow()
+	// Flux's source-controller ACCEPTS it: it checks the signature against the key and never
+	// compares the signed docker-manifest-digest with the artifact's (cosign's claim check is
+	// left off), so it serves 1.3.0 as verified...
+	if _, verified, msg := waitSource("serve 1.3.0", func(rev, _, _ string) bool { return rev == "1.3.0@"+d4.DigestStr() }); verified != "True" {
+		t.Errorf("source-controller serves 1.3.0 with SourceVerified %q (%s); Flux was known to accept a signature copied from another artifact", verified, msg)
+	}
+	// ...and the kustomize-controller applies it, so Flux's check alone converges...
+	if r := converge(b4, d4, 3*time.Minute); !r.Converged {
+		t.Errorf("Flux accepted 1.3.0 but it did not converge:\n%s\n%s", failures(r), logs())
+	}
+	// ...while Bulwark's verifier, which `verify --verify-key` and `pull --verify-key` run,
+	// REFUSES it: the signed payload is for another artifact.
+	err = signature.Verify(ctx, registryClient(t), d4, verifier)
+	if !errors.Is(err, signature.ErrSignature) || !strings.Contains(err.Error(), "for another artifact ("+d2.DigestStr()+")") {
+		t.Errorf("Bulwark's verifier on a signature copied from 1.1.0: %v, want it refused as a signature for %s", err, d2.DigestStr())
+	}
+	if err := signature.Verify(ctx, registryClient(t), d2, verifier); err != nil {
+		t.Errorf("Bulwark's verifier refuses 1.1.0's own signature: %v", err)
+	}
+}
+
+// copySignature puts the cosign signature image of the artifact at from at the signature
+// tag of the artifact at to, as an attacker who can push to the repository could.
+func copySignature(t *testing.T, from, to name.Digest) {
+	t.Helper()
+	sigTag := func(d name.Digest) name.Tag {
+		return d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1) + ".sig")
+	}
+	img, err := remote.Image(sigTag(from))
+	if err != nil {
+		t.Fatalf("reading the signature of %s: %v", from, err)
+	}
+	if err := remote.Write(sigTag(to), img); err != nil {
+		t.Fatalf("copying the signature to %s: %v", to, err)
+	}
+}
+
+// condition returns the status and message of a status condition.
+func condition(obj *unstructured.Unstructured, typ string) (status, message string) {
 	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
-	refused := false
 	for _, c := range conds {
-		m := c.(map[string]any)
-		if m["type"] == "SourceVerified" && m["status"] == "False" {
-			refused = true
+		if m, ok := c.(map[string]any); ok && m["type"] == typ {
+			status, _ = m["status"].(string)
+			message, _ = m["message"].(string)
 		}
 	}
-	if !refused {
-		t.Error("the source did not refuse the unsigned bundle")
-	}
+	return status, message
 }
 
 func failures(r *verify.Report) string {

@@ -1,5 +1,6 @@
-// Module fluxcompat proves with Flux's own OCI client that Flux reads Bulwark bundles. It is
-// a separate module so Flux's dependencies never enter the product's build.
+// Module fluxcompat proves with Flux's own OCI client, and its real source-controller and
+// kustomize-controller in the GitOps end to end, that Flux reads and syncs Bulwark bundles.
+// It is a separate module so Flux's dependencies never enter the product's build.
 module bulwark.dev/bulwark/bundle/fluxcompat
 
 go 1.26.2
@@ -7,6 +8,7 @@ go 1.26.2
 require (
 	bulwark.dev/bulwark v0.0.0
 	github.com/fluxcd/pkg/oci v0.68.1
+	github.com/google/go-containerregistry v0.22.1
 	k8s.io/apimachinery v0.36.3
 )
 
@@ -43,7 +45,6 @@ require (
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/google/cel-go v0.30.0 // indirect
 	github.com/google/gnostic-models v0.7.1 // indirect
-	github.com/google/go-containerregistry v0.22.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/klauspost/compress v1.19.2 // indirect

@@ -20,7 +20,7 @@ func TestFilesHoldTheKindsTestsInstall(t *testing.T) {
 		{"kyverno", []string{"policies.kyverno.io"}, []string{"validatingpolicies.policies.kyverno.io", "mutatingpolicies.policies.kyverno.io", "generatingpolicies.policies.kyverno.io", "imagevalidatingpolicies.policies.kyverno.io", "policyexceptions.policies.kyverno.io"}},
 		{"istio", []string{"security.istio.io"}, []string{"peerauthentications.security.istio.io", "authorizationpolicies.security.istio.io", "requestauthentications.security.istio.io"}},
 		{"certmanager", []string{"cert-manager.io"}, []string{"certificates.cert-manager.io", "certificaterequests.cert-manager.io", "clusterissuers.cert-manager.io", "issuers.cert-manager.io"}},
-		{"flux", []string{"source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io"}, []string{"ocirepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io"}},
+		{"flux", []string{"source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io"}, []string{"ocirepositories.source.toolkit.fluxcd.io", "gitrepositories.source.toolkit.fluxcd.io", "buckets.source.toolkit.fluxcd.io", "helmrepositories.source.toolkit.fluxcd.io", "helmcharts.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io"}},
 		{"argocd", []string{"argoproj.io"}, []string{"applications.argoproj.io"}},
 	}
 	for _, tt := range tests {

@@ -2,9 +2,11 @@ package testenv
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // KustomizeController runs Flux's kustomize-controller (built by tools/kustomize) as a local
@@ -21,6 +23,60 @@ func KustomizeController(t testing.TB, c *Cluster) string {
 		"--requeue-dependency=2s", "--log-level=info")
 	t.Cleanup(func() { stop(cmd) })
 	return cmd.Stdout.(*os.File).Name()
+}
+
+// SourceController runs Flux's source-controller (built by tools/source) as a local process
+// against the cluster, and returns once it answers its readiness probe and its artifact
+// server accepts requests. Leader election is off and every listener is on 127.0.0.1: the
+// metrics, health and artifact servers (the artifact URLs it writes into statuses point at
+// the last), and no events server. Artifacts are stored in a scratch directory. It returns
+// the path of its log, for failure messages. The cluster needs the "flux" CRDs installed:
+// the controller starts a reconciler for every source kind and exits if one is missing.
+func SourceController(t testing.TB, c *Cluster) string {
+	t.Helper()
+	bin := filepath.Join(ToolsBin(t, "source"), "source-controller")
+	storage := tempDir(t, "", "source-storage")
+	t.Cleanup(func() { _ = os.RemoveAll(storage) })
+	storageAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	healthAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	// It takes KUBECONFIG only from the environment, and METRICS_ADDR and EVENTS_ADDR there
+	// as flag defaults.
+	env := append(cleanEnv("KUBECONFIG=", "RUNTIME_NAMESPACE=", "METRICS_ADDR=", "EVENTS_ADDR="),
+		"KUBECONFIG="+c.Kubeconfig, "RUNTIME_NAMESPACE=flux-system")
+	cmd := process(t, "source-controller", env, bin,
+		"--storage-path="+storage, "--storage-addr="+storageAddr, "--storage-adv-addr="+storageAddr,
+		fmt.Sprintf("--metrics-addr=127.0.0.1:%d", freePort(t)), "--health-addr="+healthAddr,
+		"--events-addr=", "--enable-leader-election=false", "--watch-all-namespaces=true",
+		"--requeue-dependency=2s", "--log-level=info")
+	t.Cleanup(func() { stop(cmd) })
+	logPath := cmd.Stdout.(*os.File).Name()
+
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	client := &http.Client{Timeout: 2 * time.Second}
+	answers := func(url string, wantOK bool) bool {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return !wantOK || resp.StatusCode == http.StatusOK
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			t.Fatalf("source-controller exited during start:\n%s", tail(logPath, 30))
+		default:
+		}
+		// Any answer from the artifact server will do: it has nothing stored yet.
+		if answers("http://"+healthAddr+"/readyz", true) && answers("http://"+storageAddr+"/", false) {
+			return logPath
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("source-controller was not ready within a minute (health %s, storage %s):\n%s", healthAddr, storageAddr, tail(logPath, 30))
+	return ""
 }
 
 // Tail returns the last lines of a log file.

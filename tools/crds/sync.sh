@@ -36,7 +36,9 @@ done
 for k in certificates certificaterequests clusterissuers issuers; do
   install -m 0644 "$certmanager/deploy/crds/cert-manager.io_$k.yaml" "$out/certmanager/"
 done
-for k in ocirepositories gitrepositories buckets externalartifacts; do
+# source-controller starts a reconciler for every source kind, Helm's included, and exits
+# when one of their CRDs is missing, so the e2e test that runs it needs them all.
+for k in ocirepositories gitrepositories buckets externalartifacts helmrepositories helmcharts; do
   install -m 0644 "$source/config/crd/bases/source.toolkit.fluxcd.io_$k.yaml" "$out/flux/"
 done
 install -m 0644 "$kustomize/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml" "$out/flux/"
