@@ -16,7 +16,7 @@ TOOLS_ENV = BULWARK_TOOLS_KUBE=$(CURDIR)/.tools-kube-bin BULWARK_TOOLS_REGISTRY=
 	BULWARK_TOOLS_KYVERNO=$(CURDIR)/.tools-kyverno-bin BULWARK_TOOLS_KUSTOMIZE=$(CURDIR)/.tools-kustomize-bin \
 	BULWARK_TOOLS_SOURCE=$(CURDIR)/.tools-source-bin
 
-.PHONY: build demo test fuzz bench e2e tools crds vet fmt clean
+.PHONY: build demo test quick lint tidy fuzz bench e2e tools crds vet fmt clean
 
 build: ## build bin/bulwark
 	@echo "==> building $(BIN)/bulwark"
@@ -58,7 +58,18 @@ vet:
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: tools vet fmt ## every test, the fuzz smoke, and the end-to-end suite
+lint: ## staticcheck, pinned in tools/lint and built from the Go module proxy (cached)
+	$(call tool,lint,staticcheck for make test (cold ~2 min))
+	.tools-lint-bin/staticcheck ./...
+
+tidy: ## go.mod and go.sum are tidy: go mod tidy would change nothing
+	$(GO) mod tidy -diff
+
+quick: ## the fast inner loop: vet and the tests that need no built server (go test -short)
+	$(GO) vet ./...
+	$(GO) test -short -count=1 ./...
+
+test: tools vet fmt tidy lint ## every test, the fuzz smoke, and the end-to-end suite
 	@echo "==> go test ./..."
 	$(TOOLS_ENV) $(GO) test -count=1 ./...
 	@echo "==> Flux's OCI client reads the bundles; GitOps end to end with Flux's source- and kustomize-controller (bundle/fluxcompat)"

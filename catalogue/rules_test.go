@@ -475,7 +475,7 @@ func fixtureScheme(t *testing.T) runtime.Decoder {
 	t.Helper()
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		clientscheme.AddToScheme, certmanagerv1.AddToScheme, istiosecurityv1.AddToScheme, kyvernov1.AddToScheme,
+		clientscheme.AddToScheme, certmanagerv1.AddToScheme, istiosecurityv1.AddToScheme, kyvernov1.Install,
 	} {
 		if err := add(s); err != nil {
 			t.Fatal(err)

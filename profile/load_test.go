@@ -32,11 +32,6 @@ var testNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
 func opts() LoadOptions { return LoadOptions{KnownControls: catalogueIDs, Now: testNow} }
 
-const validKey = `-----BEGIN PUBLIC KEY-----
-          MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEuyKZl3eDKwV6wtWO21Vpoa2JsFFr
-          afGRPfY0TM5csCtlpQT7Ea9VZspbkz5+Egx02OcYvraqmLaASSw/Z0XorQ==
-          -----END PUBLIC KEY-----`
-
 func TestExamplesAndStarterLoad(t *testing.T) {
 	files, err := filepath.Glob("../examples/*.yaml")
 	if err != nil {

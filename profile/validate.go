@@ -142,8 +142,6 @@ func (v *validator) namespaces(ns *Namespaces) {
 	v.selector(path+".sensitive", ns.Sensitive)
 }
 
-var operators = []metav1.LabelSelectorOperator{metav1.LabelSelectorOpIn, metav1.LabelSelectorOpNotIn, metav1.LabelSelectorOpExists, metav1.LabelSelectorOpDoesNotExist}
-
 func (v *validator) selector(path string, sel *metav1.LabelSelector) {
 	if sel == nil {
 		return

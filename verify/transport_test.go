@@ -90,7 +90,7 @@ func TestRetrier(t *testing.T) {
 			if len(waits) != int(tt.wantCalls)-1 {
 				t.Errorf("%d waits for %d calls", len(waits), tt.wantCalls)
 			}
-			if tt.wantWaits != nil && len(tt.wantWaits) > 0 && waits[0] != tt.wantWaits[0] {
+			if len(tt.wantWaits) > 0 && waits[0] != tt.wantWaits[0] {
 				t.Errorf("waited %v, want %v", waits, tt.wantWaits)
 			}
 			for _, w := range waits {

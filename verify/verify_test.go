@@ -89,6 +89,7 @@ var (
 // newEnv returns the package's one applied environment.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	testenv.RequireServers(t)
 	sharedOnce.Do(func() {
 		e := buildEnv(t, testenv.SharedCluster(t), "payments")
 		// Namespaces as Kyverno's MutatingPolicies would have labelled them.

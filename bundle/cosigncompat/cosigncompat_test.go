@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
-	"github.com/sigstore/sigstore/pkg/signature"
+	sigstoresig "github.com/sigstore/sigstore/pkg/signature"
 
 	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/bundle/signature"
@@ -64,7 +64,7 @@ func TestCosignVerifiesBulwarkSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := signature.LoadVerifier(pubKey, crypto.SHA256)
+	verifier, err := sigstoresig.LoadVerifier(pubKey, crypto.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ import (
 // the signed digest, with the base64 signature as a layer annotation.
 const (
 	SimpleSigningMediaType types.MediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
-	SignatureAnnotation                    = "dev.cosignproject.cosign/signature"
+	SignatureAnnotation    string          = "dev.cosignproject.cosign/signature"
 )
 
 func signatureTag(d name.Digest) name.Tag {

@@ -214,6 +214,7 @@ func Main(m *testing.M) {
 // -run that selects no cluster test starts none). It lives until Main returns, so tests
 // sharing it use their own namespaces and names. The package's TestMain must call Main.
 func SharedCluster(t testing.TB) *Cluster {
+	RequireServers(t)
 	t.Helper()
 	shared.Lock()
 	defer shared.Unlock()

@@ -37,6 +37,15 @@ var (
 	toolsDirs = map[string]string{}
 )
 
+// RequireServers skips the test under go test -short (make quick): it needs the real
+// servers tools/ builds. make test never passes -short, so there they always run.
+func RequireServers(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the real servers built by tools/ (skipped under -short; make test runs it)")
+	}
+}
+
 // RepoRoot is the checkout's root directory.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -50,6 +59,7 @@ func RepoRoot() string {
 // cannot be built fails the test with the build's output; it never skips.
 func ToolsBin(t testing.TB, name string) string {
 	t.Helper()
+	RequireServers(t)
 	toolsMu.Lock()
 	defer toolsMu.Unlock()
 	if dir, ok := toolsDirs[name]; ok {
