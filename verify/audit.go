@@ -16,19 +16,19 @@ var podGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 // hide the API server; that is reported as a warning to check with the provider, never as
 // a pass.
 func (v *verifier) auditLogging() error {
-	if !v.enabled("LOG-01") {
+	if !v.enabled(controlAuditLog) {
 		return nil
 	}
 	list, err := v.dyn.Resource(podGVR).Namespace("kube-system").List(v.ctx, metav1.ListOptions{LabelSelector: "component=kube-apiserver"})
 	if apierrors.IsForbidden(err) {
-		v.add(CheckCoverage, Warn, []string{"LOG-01"}, nil, "cannot read kube-system pods to check API server audit logging (grant the optional Role in examples/verify-clusterrole.yaml)")
+		v.add(CheckCoverage, Warn, []string{controlAuditLog}, nil, "cannot read kube-system pods to check API server audit logging (grant the optional Role in examples/verify-clusterrole.yaml)")
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	if len(list.Items) == 0 {
-		v.add(CheckCoverage, Warn, []string{"LOG-01"}, nil, "the API server does not run as a visible pod (managed control plane?): confirm audit logging with the provider")
+		v.add(CheckCoverage, Warn, []string{controlAuditLog}, nil, "the API server does not run as a visible pod (managed control plane?): confirm audit logging with the provider")
 		return nil
 	}
 	for i := range list.Items {
@@ -55,9 +55,9 @@ func (v *verifier) auditLogging() error {
 			return false
 		}
 		if has("--audit-policy-file") && (has("--audit-log-path") || has("--audit-webhook-config-file")) {
-			v.add(CheckCoverage, Pass, []string{"LOG-01"}, refOf(pod), "kube-apiserver %s runs with an audit policy and backend", pod.GetName())
+			v.add(CheckCoverage, Pass, []string{controlAuditLog}, refOf(pod), "kube-apiserver %s runs with an audit policy and backend", pod.GetName())
 		} else {
-			v.add(CheckCoverage, Fail, []string{"LOG-01"}, refOf(pod), "kube-apiserver %s runs without audit logging (needs --audit-policy-file and --audit-log-path or --audit-webhook-config-file)", pod.GetName())
+			v.add(CheckCoverage, Fail, []string{controlAuditLog}, refOf(pod), "kube-apiserver %s runs without audit logging (needs --audit-policy-file and --audit-log-path or --audit-webhook-config-file)", pod.GetName())
 		}
 	}
 	return nil

@@ -19,11 +19,10 @@ var (
 
 // Namespace labels coverage reads.
 const (
-	labelPSAEnforce   = "pod-security.kubernetes.io/enforce"
-	labelInjection    = "istio-injection"
-	labelRevision     = "istio.io/rev"
-	labelDataplane    = "istio.io/dataplane-mode"
-	namespaceControls = "NET-01 NET-02 POD-00 TLS-01 TLS-02"
+	labelPSAEnforce = "pod-security.kubernetes.io/enforce"
+	labelInjection  = "istio-injection"
+	labelRevision   = "istio.io/rev"
+	labelDataplane  = "istio.io/dataplane-mode"
 )
 
 func (v *verifier) mesh() bool {
@@ -34,10 +33,10 @@ func (v *verifier) mesh() bool {
 // listed whole rather than by the bundle's labels.
 func (v *verifier) coverageKinds() []schema.GroupVersionKind {
 	kinds := []schema.GroupVersionKind{namespaceGVK}
-	if v.enabled("NET-01") || v.enabled("NET-02") {
+	if v.enabled(controlDefaultDeny) || v.enabled(controlDNS) {
 		kinds = append(kinds, netpolGVK)
 	}
-	if v.mesh() && v.enabled("TLS-01") {
+	if v.mesh() && v.enabled(controlMeshMTLS) {
 		kinds = append(kinds, peerAuthGVK)
 	}
 	return kinds
@@ -63,7 +62,7 @@ func (v *verifier) coverage() error {
 	v.report.Stats.Namespaces = len(inScope)
 
 	var perNS []string
-	for _, c := range strings.Fields(namespaceControls) {
+	for _, c := range namespaceControls {
 		if v.enabled(c) && (v.mesh() || !strings.HasPrefix(c, "TLS-")) {
 			perNS = append(perNS, c)
 		}
@@ -105,23 +104,23 @@ func (v *verifier) coverage() error {
 		name := ns.GetName()
 		netpolCmd := "kubectl get networkpolicies -n " + name + " -o yaml"
 		labelCmd := "kubectl get namespace " + name + " --show-labels"
-		if v.enabled("NET-01") && !hasDefaultDeny(netpols[name], deny) {
-			fail("NET-01", name, netpolCmd, "namespace %s is in scope but no NetworkPolicy denies %s to every pod by default", name, joinTypes(deny))
+		if v.enabled(controlDefaultDeny) && !hasDefaultDeny(netpols[name], deny) {
+			fail(controlDefaultDeny, name, netpolCmd, "namespace %s is in scope but no NetworkPolicy denies %s to every pod by default", name, joinTypes(deny))
 		}
-		if v.enabled("NET-02") && allowsDNS(sc.Network) && !hasDNSEgress(netpols[name]) {
-			fail("NET-02", name, netpolCmd, "namespace %s denies egress but no NetworkPolicy lets every pod reach DNS (UDP port 53)", name)
+		if v.enabled(controlDNS) && allowsDNS(sc.Network) && !hasDNSEgress(netpols[name]) {
+			fail(controlDNS, name, netpolCmd, "namespace %s denies egress but no NetworkPolicy lets every pod reach DNS (UDP port 53)", name)
 		}
-		if v.enabled("POD-00") {
+		if v.enabled(controlPSA) {
 			want := "baseline"
 			if s.Sensitive(name, ns.GetLabels()) {
 				want = "restricted"
 			}
 			got := ns.GetLabels()[labelPSAEnforce]
 			if got != want && !(want == "baseline" && got == "restricted") {
-				fail("POD-00", name, labelCmd, "namespace %s enforces Pod Security %s, want %s=%s", name, orUnknown(got, "nothing"), labelPSAEnforce, want)
+				fail(controlPSA, name, labelCmd, "namespace %s enforces Pod Security %s, want %s=%s", name, orUnknown(got, "nothing"), labelPSAEnforce, want)
 			}
 		}
-		if v.mesh() && v.enabled("TLS-01") {
+		if v.mesh() && v.enabled(controlMeshMTLS) {
 			strict := meshWide
 			for _, pa := range peerAuths[name] {
 				if !hasSelector(pa) && paMode(pa) == "STRICT" {
@@ -130,18 +129,18 @@ func (v *verifier) coverage() error {
 			}
 			for _, pa := range peerAuths[name] {
 				if weak := weakModes(pa); len(weak) > 0 {
-					failures["TLS-01"]++
-					v.add(CheckCoverage, Fail, []string{"TLS-01"}, refOf(pa), "PeerAuthentication %s/%s weakens mTLS in namespace %s to %s",
+					failures[controlMeshMTLS]++
+					v.add(CheckCoverage, Fail, []string{controlMeshMTLS}, refOf(pa), "PeerAuthentication %s/%s weakens mTLS in namespace %s to %s",
 						name, pa.GetName(), name, strings.Join(weak, ", "))
 				}
 			}
 			if !strict {
-				fail("TLS-01", name, "kubectl get peerauthentications.security.istio.io -n "+root+" -o yaml",
+				fail(controlMeshMTLS, name, "kubectl get peerauthentications.security.istio.io -n "+root+" -o yaml",
 					"namespace %s has no STRICT mTLS: no mesh-wide STRICT PeerAuthentication in %s and none in the namespace", name, root)
 			}
 		}
-		if v.mesh() && v.enabled("TLS-02") && !enrolled(ns.GetLabels()) {
-			fail("TLS-02", name, labelCmd, "namespace %s is not enrolled in the mesh (%s=enabled)", name, labelInjection)
+		if v.mesh() && v.enabled(controlMeshEnrolled) && !enrolled(ns.GetLabels()) {
+			fail(controlMeshEnrolled, name, labelCmd, "namespace %s is not enrolled in the mesh (%s=enabled)", name, labelInjection)
 		}
 	}
 	for _, c := range perNS {

@@ -48,7 +48,7 @@ func covered(name string, extra ...string) []unstructured.Unstructured {
 
 func coverageSpec() bundle.IndexSpec {
 	var ctl []bundle.IndexControl
-	for _, id := range strings.Fields(namespaceControls) {
+	for _, id := range namespaceControls {
 		ctl = append(ctl, bundle.IndexControl{ID: id, TSC: []string{"CC6.1"}})
 	}
 	return bundle.IndexSpec{

@@ -19,7 +19,7 @@ var (
 
 // gitopsControls are the controls whose evidence is that the policy plane changes only
 // through the signed, versioned bundle the GitOps tool syncs.
-var gitopsControls = []string{"CHG-02"}
+var gitopsControls = []string{controlPolicyPlane}
 
 // gitops checks that the GitOps tool reports the bundle's digest, applied and healthy.
 // These are the only GETs verify makes: one named object each, not one per bundle object.

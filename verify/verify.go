@@ -257,10 +257,10 @@ func (v *verifier) enabled(id string) bool {
 
 // withLOG02 adds LOG-02 (every bundle policy Ready) when the bundle has it in force.
 func (v *verifier) withLOG02(controls []string) []string {
-	if !v.enabled("LOG-02") {
+	if !v.enabled(controlEngineReady) {
 		return controls
 	}
-	return append(append([]string(nil), controls...), "LOG-02")
+	return append(append([]string(nil), controls...), controlEngineReady)
 }
 
 type errNotServed struct{ gk schema.GroupKind }
@@ -532,8 +532,8 @@ func kyvernoConditions(obj *unstructured.Unstructured) string {
 func (v *verifier) exceptions() {
 	for _, e := range v.b.Index.Spec.Scope.Exceptions {
 		ctl := append([]string(nil), e.Controls...)
-		if v.enabled("CHG-02") {
-			ctl = append(ctl, "CHG-02")
+		if v.enabled(controlPolicyPlane) {
+			ctl = append(ctl, controlPolicyPlane)
 		}
 		what := fmt.Sprintf("exception %s (%s) for %s in %s", e.Name, orUnknown(e.Ticket, "no ticket"),
 			strings.Join(e.Controls, ","), strings.Join(e.Namespaces, ","))

@@ -53,12 +53,12 @@ func clusterIssuer(name string, cfg cmapi.IssuerConfig) *cmapi.ClusterIssuer {
 // control is on, so the bundle's own Certificate passes the lifetime policy wherever it
 // applies; DefaultCADuration otherwise.
 func CADuration(p *profile.Profile, cat *catalogue.Catalogue) (time.Duration, error) {
-	if !p.ControlEnabled("TLS-05") {
+	if !p.ControlEnabled(controlLifetime) {
 		return DefaultCADuration, nil
 	}
-	v, ok := p.Param("TLS-05", "maxDuration")
+	v, ok := p.Param(controlLifetime, "maxDuration")
 	if !ok && cat != nil {
-		if c, found := cat.Get("TLS-05"); found {
+		if c, found := cat.Get(controlLifetime); found {
 			v, ok = c.Default("maxDuration")
 		}
 	}
@@ -83,7 +83,7 @@ func CADuration(p *profile.Profile, cat *catalogue.Catalogue) (time.Duration, er
 // Generate emits one ClusterIssuer per profile issuer, in profile order; a selfSigned
 // issuer becomes its three-object bootstrap chain.
 func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object, error) {
-	if !p.ControlEnabled("TLS-04") || len(p.Spec.TLS.Issuers) == 0 {
+	if !p.ControlEnabled(controlIssuers) || len(p.Spec.TLS.Issuers) == 0 {
 		return nil, nil
 	}
 	if err := checkNames(p); err != nil {
@@ -91,7 +91,7 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 	}
 	var out []generated.Object
 	add := func(obj generated.KubeObject) {
-		out = append(out, generated.Object{Dir: api.DirTLS, Object: obj, Controls: []string{"TLS-04"}})
+		out = append(out, generated.Object{Dir: api.DirTLS, Object: obj, Controls: []string{controlIssuers}})
 	}
 	for _, is := range p.Spec.TLS.Issuers {
 		switch {
@@ -219,3 +219,14 @@ func checkNames(p *profile.Profile) error {
 	}
 	return nil
 }
+
+// controlIssuers is the control the ClusterIssuers realise; controlLifetime's maxDuration
+// bounds the bootstrap CA, so the bundle's own Certificate passes TLS-05's rule.
+const (
+	controlIssuers  = "TLS-04"
+	controlLifetime = "TLS-05"
+)
+
+// Realised lists the controls this generator realises; a catalogue test holds it to the
+// catalogue's realisedBy.
+func Realised() []string { return []string{controlIssuers} }

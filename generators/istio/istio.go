@@ -30,7 +30,7 @@ const MeshWideName = "default"
 // spec's own JSON marshaller, which writes the mode by name (STRICT), not number.
 func Generate(p *profile.Profile, _ *catalogue.Catalogue) ([]generated.Object, error) {
 	m := p.Spec.Mesh
-	if m.Provider != profile.MeshIstio || !p.ControlEnabled("TLS-01") {
+	if m.Provider != profile.MeshIstio || !p.ControlEnabled(controlMeshMTLS) {
 		return nil, nil
 	}
 	// The loader admits only STRICT; a profile built another way must not get a weaker
@@ -48,5 +48,12 @@ func Generate(p *profile.Profile, _ *catalogue.Catalogue) ([]generated.Object, e
 	// No selector: a selector would narrow it to some workloads and it would stop being
 	// the mesh-wide policy.
 	pa.Spec.Mtls = &securityv1beta1.PeerAuthentication_MutualTLS{Mode: securityv1beta1.PeerAuthentication_MutualTLS_STRICT}
-	return []generated.Object{{Dir: api.DirMesh, Object: pa, Controls: []string{"TLS-01"}}}, nil
+	return []generated.Object{{Dir: api.DirMesh, Object: pa, Controls: []string{controlMeshMTLS}}}, nil
 }
+
+// controlMeshMTLS is the control the mesh-wide STRICT PeerAuthentication realises.
+const controlMeshMTLS = "TLS-01"
+
+// Realised lists the controls this generator realises; a catalogue test holds it to the
+// catalogue's realisedBy.
+func Realised() []string { return []string{controlMeshMTLS} }

@@ -36,6 +36,9 @@ const APIVersion = "policies.kyverno.io/v1"
 // here are honoured in both set-ups.
 const ExceptionNamespace = "kyverno"
 
+// meshEnrolmentControl is the control whose MutatingPolicy enrols namespaces in the mesh.
+const meshEnrolmentControl = "TLS-02"
+
 // podControllers are the workload kinds a Pod rule is extended to. ReplicaSets are left
 // out: Deployments own them, and a bare ReplicaSet's Pods are still checked on admission.
 var podControllers = []string{"cronjobs", "daemonsets", "deployments", "jobs", "statefulsets"}
@@ -62,16 +65,14 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 			out = append(out, generated.Object{Dir: api.DirKyverno, Object: vp, Controls: []string{c.ID}})
 			policyKinds[c.ID] = "ValidatingPolicy"
 		}
-		switch c.ID {
-		case "POD-00":
-			out = append(out, generated.Object{Dir: api.DirKyverno, Object: psaLabels(p, c.ID), Controls: []string{c.ID}})
-			labellers = append(labellers, c.ID)
-		case "TLS-02":
-			out = append(out, generated.Object{Dir: api.DirKyverno, Object: meshEnrolment(p), Controls: []string{c.ID}})
-			labellers = append(labellers, c.ID)
-		case "SUP-04":
-			out = append(out, generated.Object{Dir: api.DirKyverno, Object: imageSignatures(p, c.ID), Controls: []string{c.ID}})
-			policyKinds[c.ID] = "ImageValidatingPolicy"
+		if r, ok := realisers[c.ID]; ok {
+			out = append(out, generated.Object{Dir: api.DirKyverno, Object: r.object(p, c.ID), Controls: []string{c.ID}})
+			if r.labelsNamespaces {
+				labellers = append(labellers, c.ID)
+			}
+			if r.policyKind != "" {
+				policyKinds[c.ID] = r.policyKind
+			}
 		}
 	}
 	if len(labellers) > 0 {
@@ -85,22 +86,61 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 	return out, nil
 }
 
+// realiser is how this generator realises a control in code rather than from the
+// catalogue's rule.
+type realiser struct {
+	// object builds the control's policy.
+	object func(p *profile.Profile, id string) generated.KubeObject
+	// labelsNamespaces: the policy mutates existing namespaces, which needs the ClusterRole
+	// that lets Kyverno's background controller label them.
+	labelsNamespaces bool
+	// policyKind is the kind a PolicyException for the control must name, if any.
+	policyKind string
+}
+
+// realisers are the controls whose policies this generator writes in code. Every other
+// control it realises comes from the catalogue's rule; a catalogue test holds the two to
+// the catalogue's realisedBy (Realised).
+var realisers = map[string]realiser{
+	"POD-00": {object: func(p *profile.Profile, id string) generated.KubeObject { return psaLabels(p, id) }, labelsNamespaces: true},
+	meshEnrolmentControl: {object: func(p *profile.Profile, _ string) generated.KubeObject { return meshEnrolment(p) }, labelsNamespaces: true},
+	"SUP-04": {object: func(p *profile.Profile, id string) generated.KubeObject { return imageSignatures(p, id) }, policyKind: "ImageValidatingPolicy"},
+}
+
+// needs are the controls that act only when the profile gives them something to act on.
+var needs = map[string]func(*profile.Profile) bool{
+	"TLS-01": meshIstio,
+	"TLS-02": meshIstio,
+	"TLS-03": func(p *profile.Profile) bool { return p.Spec.TLS.RequireIngressTLS == nil || *p.Spec.TLS.RequireIngressTLS },
+	"TLS-04": func(p *profile.Profile) bool { return len(p.Spec.TLS.Issuers) > 0 },
+	"SUP-01": func(p *profile.Profile) bool { return len(p.Spec.Images.AllowedRegistries) > 0 },
+	"SUP-04": func(p *profile.Profile) bool { return len(p.Spec.Images.SignatureKeys) > 0 },
+}
+
+func meshIstio(p *profile.Profile) bool { return p.Spec.Mesh.Provider == profile.MeshIstio }
+
+// Realised lists the controls this generator realises in code (not from a catalogue rule).
+func Realised() []string { return sortedKeys(realisers) }
+
+// Conditional lists the controls that act only when the profile gives them something to act on.
+func Conditional() []string { return sortedKeys(needs) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // applicable reports whether the profile gives the control something to act on.
 func applicable(p *profile.Profile, c *catalogue.Control) bool {
 	if c.SensitiveOnly() && !scope.New(p.Spec.Namespaces).HasSensitiveTier() {
 		return false
 	}
-	switch c.ID {
-	case "TLS-01", "TLS-02":
-		return p.Spec.Mesh.Provider == profile.MeshIstio
-	case "TLS-03":
-		return p.Spec.TLS.RequireIngressTLS == nil || *p.Spec.TLS.RequireIngressTLS
-	case "TLS-04":
-		return len(p.Spec.TLS.Issuers) > 0
-	case "SUP-01":
-		return len(p.Spec.Images.AllowedRegistries) > 0
-	case "SUP-04":
-		return len(p.Spec.Images.SignatureKeys) > 0
+	if need, ok := needs[c.ID]; ok {
+		return need(p)
 	}
 	// POD-00's namespace labels are realised as a MutatingPolicy (the psa realisation).
 	return c.Realises("kyverno") || c.Realises("psa")
@@ -276,7 +316,7 @@ func psaLabels(p *profile.Profile, id string) *kyvernov1.MutatingPolicy {
 
 // meshEnrolment labels in-scope namespaces for Istio sidecar injection.
 func meshEnrolment(p *profile.Profile) *kyvernov1.MutatingPolicy {
-	return namespaceLabeller(generated.PolicyName(p, "TLS-02")+"-enrol", p, `{"istio-injection": "enabled"}`, nil)
+	return namespaceLabeller(generated.PolicyName(p, meshEnrolmentControl)+"-enrol", p, `{"istio-injection": "enabled"}`, nil)
 }
 
 // namespaceLabellerRole lets Kyverno's background controller write namespaces, which its

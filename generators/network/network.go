@@ -85,7 +85,7 @@ func port(proto corev1.Protocol, n int32) networkingv1.NetworkPolicyPort {
 // and names a policy type isolates those pods for that type by itself, so an "allow DNS"
 // policy without NET-01 would silently impose an egress deny the profile turned off.
 func PoliciesFor(p *profile.Profile, namespace string) []Policy {
-	if !p.ControlEnabled("NET-01") {
+	if !p.ControlEnabled(controlDefaultDeny) {
 		return nil
 	}
 	s := p.Spec
@@ -110,10 +110,10 @@ func PoliciesFor(p *profile.Profile, namespace string) []Policy {
 		return nil
 	}
 	// An empty pod selector with no rules denies every pod all traffic of these types.
-	out := []Policy{{np(DefaultDenyName, networkingv1.NetworkPolicySpec{PolicyTypes: types}), "NET-01"}}
+	out := []Policy{{np(DefaultDenyName, networkingv1.NetworkPolicySpec{PolicyTypes: types}), controlDefaultDeny}}
 
 	// Without egress denied, DNS is already reachable and an allowance would only isolate.
-	if p.ControlEnabled("NET-02") && denyEgress && (s.Network.AllowDNS == nil || *s.Network.AllowDNS) {
+	if p.ControlEnabled(controlDNS) && denyEgress && (s.Network.AllowDNS == nil || *s.Network.AllowDNS) {
 		out = append(out, Policy{np(AllowDNSName, networkingv1.NetworkPolicySpec{
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
 			Egress: []networkingv1.NetworkPolicyEgressRule{{
@@ -126,11 +126,11 @@ func PoliciesFor(p *profile.Profile, namespace string) []Policy {
 				// TCP too: responses over 512 bytes, and DNSSEC, fall back to it.
 				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolUDP, 53), port(corev1.ProtocolTCP, 53)},
 			}},
-		}), "NET-02"})
+		}), controlDNS})
 	}
 
 	mesh := s.Mesh.Provider == profile.MeshIstio
-	if p.ControlEnabled("NET-03") && denyIngress {
+	if p.ControlEnabled(controlIngress) && denyIngress {
 		var from []networkingv1.NetworkPolicyPeer
 		rootListed := false
 		for _, ns := range s.Network.IngressNamespaces {
@@ -155,10 +155,10 @@ func PoliciesFor(p *profile.Profile, namespace string) []Policy {
 			out = append(out, Policy{np(AllowIngressName, networkingv1.NetworkPolicySpec{
 				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 				Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: from}},
-			}), "NET-03"})
+			}), controlIngress})
 		}
 	}
-	if p.ControlEnabled("NET-03") && mesh && denyEgress {
+	if p.ControlEnabled(controlIngress) && mesh && denyEgress {
 		// With egress denied, sidecars could not fetch their configuration and workload
 		// certificates from istiod, and STRICT mTLS (TLS-01) would fail closed. One port to
 		// the istiod pods only.
@@ -171,7 +171,7 @@ func PoliciesFor(p *profile.Profile, namespace string) []Policy {
 				}},
 				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, istiodXDSPort)},
 			}},
-		}), "NET-03"})
+		}), controlIngress})
 	}
 	return out
 }
@@ -301,3 +301,15 @@ func CELObject(obj any) (string, error) {
 	}
 	return lit, nil
 }
+
+// The controls this generator realises, named once: NET-01's default deny, NET-02's DNS
+// allowance beside it, NET-03's ingress (and mesh control-plane) allowances.
+const (
+	controlDefaultDeny = "NET-01"
+	controlDNS         = "NET-02"
+	controlIngress     = "NET-03"
+)
+
+// Realised lists the controls this generator realises; a catalogue test holds it to the
+// catalogue's realisedBy.
+func Realised() []string { return []string{controlDefaultDeny, controlDNS, controlIngress} }
