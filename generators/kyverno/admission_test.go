@@ -3,6 +3,8 @@ package kyverno_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +15,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"bulwark.dev/bulwark/bundles"
 	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/generators/internal/golden"
 	"bulwark.dev/bulwark/internal/testenv"
+	"bulwark.dev/bulwark/profile"
 	"bulwark.dev/bulwark/templates"
 )
 
@@ -32,24 +36,35 @@ type realKyverno struct {
 	client *testenv.Client
 }
 
-// startRealKyverno starts a cluster and Kyverno, calls before (objects that exist before
-// the bundle, as on a brownfield cluster), applies every object of the example's bundle
-// except those skip names (with the reason logged), and waits until Kyverno reports every
-// policy ready.
+// setup shapes startRealKyverno's cluster and bundle.
+type setup struct {
+	// skip names bundle objects (Kind/name) not applied, with the reason, which is logged.
+	skip map[string]string
+	// only, when set, names the only bundle objects applied.
+	only []string
+	// mutate changes the example profile before the bundle is built.
+	mutate func(*profile.Profile)
+	// before creates objects that exist before the bundle, as on a brownfield cluster.
+	before func(*testenv.Client)
+}
+
+// startRealKyverno starts a cluster and Kyverno, runs opts.before, applies the objects of
+// the example's bundle that opts selects, and waits until Kyverno reports every policy
+// ready.
 //
 // The kube-apiserver runs without its PodSecurity admission plugin. The bundle's own
 // MutatingPolicy labels every namespace in scope for Pod Security Admission, and with the
 // plugin on, a privileged pod would be refused by PSA before Kyverno's webhook sees it:
 // the refusal would prove nothing about the bundle's Kyverno policies.
-func startRealKyverno(t *testing.T, example string, skip map[string]string, before func(*testenv.Client)) *realKyverno {
+func startRealKyverno(t *testing.T, example string, opts setup) *realKyverno {
 	t.Helper()
 	c := testenv.StartClusterWith(t, "--disable-admission-plugins=PodSecurity")
 	k := testenv.StartKyverno(t, c)
 	// The bundles also hold Istio and cert-manager kinds, and some policies match them.
 	testenv.InstallCRDs(t, c.Config, "istio", "certmanager")
 	r := &realKyverno{c: c, k: k, client: testenv.NewClient(c.Config)}
-	if before != nil {
-		before(r.client)
+	if opts.before != nil {
+		opts.before(r.client)
 	}
 
 	cat, err := templates.Load()
@@ -57,6 +72,9 @@ func startRealKyverno(t *testing.T, example string, skip map[string]string, befo
 		t.Fatal(err)
 	}
 	p := golden.Examples(t, cat.IDSet())[example]
+	if opts.mutate != nil {
+		opts.mutate(p)
+	}
 	b, err := generators.Build(p, cat, "1.0.0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +82,11 @@ func startRealKyverno(t *testing.T, example string, skip map[string]string, befo
 	ctx := context.Background()
 	var applied []*unstructured.Unstructured
 	for _, o := range b.Index.Spec.Objects {
-		if why, ok := skip[o.Kind+"/"+o.Name]; ok {
+		if why, ok := opts.skip[o.Kind+"/"+o.Name]; ok {
 			t.Logf("not applied: %s/%s: %s", o.Kind, o.Name, why)
+			continue
+		}
+		if opts.only != nil && !slices.Contains(opts.only, o.Kind+"/"+o.Name) {
 			continue
 		}
 		objs, err := testenv.DecodeYAML(b.Files[o.File])
@@ -80,7 +101,7 @@ func startRealKyverno(t *testing.T, example string, skip map[string]string, befo
 		}
 		applied = append(applied, objs[0])
 	}
-	for name := range skip {
+	for _, name := range append(slices.Collect(maps.Keys(opts.skip)), opts.only...) {
 		found := false
 		for _, o := range b.Index.Spec.Objects {
 			found = found || o.Kind+"/"+o.Name == name
@@ -156,13 +177,14 @@ func deniedByKyverno(t *testing.T, what string, err error, control string) {
 // running Kyverno's controllers and checks what the admission webhook, the background
 // controller and Kyverno's MutatingPolicy engine do with it.
 func TestRealKyvernoEnforcesPaymentsBundle(t *testing.T) {
-	r := startRealKyverno(t, "payments", map[string]string{
+	r := startRealKyverno(t, "payments", setup{skip: map[string]string{
 		// SUP-04 verifies cosign signatures of ghcr.io/acme/* and registry.acme.example/* images:
 		// Kyverno would fetch them from those registries, which this machine cannot reach
 		// (only the Go module proxy is). With the policy applied, every compliant pod would be
-		// refused for a network error, not for a control.
-		"ImageValidatingPolicy/payments-soc2-sup-04": "verifies signatures in registries this machine cannot reach",
-	}, nil)
+		// refused for a network error, not for a control. TestRealKyvernoVerifiesImageSignatures
+		// runs it against a registry on 127.0.0.1.
+		"ImageValidatingPolicy/payments-soc2-sup-04": "verifies signatures in registries this machine cannot reach; see TestRealKyvernoVerifiesImageSignatures",
+	}})
 	ctx := context.Background()
 	// shop joins the scope by label; payments, ledger and legacy-batch are named.
 	shop := &unstructured.Unstructured{}
@@ -328,7 +350,7 @@ func namespace(name string, labels map[string]string) *corev1.Namespace {
 // Kyverno's reports controller writes for it.
 func TestRealKyvernoReportsBrownfieldAudit(t *testing.T) {
 	var existing *unstructured.Unstructured
-	r := startRealKyverno(t, "brownfield-audit", nil, func(c *testenv.Client) {
+	r := startRealKyverno(t, "brownfield-audit", setup{before: func(c *testenv.Client) {
 		c.Namespaces(t, "shop")
 		existing = compliantPod("legacy", "shop")
 		ct := container(existing)
@@ -341,7 +363,7 @@ func TestRealKyvernoReportsBrownfieldAudit(t *testing.T) {
 		if existing, err = ri.Create(context.Background(), existing, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-	})
+	}})
 
 	t.Run("the existing pod's PolicyReport", func(t *testing.T) {
 		ri, err := r.client.Resource(reportGVK, "shop")
@@ -395,4 +417,64 @@ func TestRealKyvernoReportsBrownfieldAudit(t *testing.T) {
 		// IAM-04 stays Enforce: no workloads in the default namespace.
 		deniedByKyverno(t, "a pod in default", r.create(compliantPod("app", "default")), "IAM-04")
 	})
+}
+
+// TestRealKyvernoVerifiesImageSignatures runs the payments bundle's ImageValidatingPolicy
+// (SUP-04) in Kyverno's admission controller against a real registry on 127.0.0.1: the
+// profile's registry and key are swapped for the registry's address and a key made here,
+// the only changes; the signature is Bulwark's own (bundles.Sign, cosign's format).
+func TestRealKyvernoVerifiesImageSignatures(t *testing.T) {
+	ctx := context.Background()
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	priv, pub, err := bundles.GenerateKeyPair([]byte("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := bundles.LoadSigner(priv, []byte("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Any OCI artifact is an image to Kyverno's verifier: two bundles stand in for images.
+	cat, err := templates.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := golden.Examples(t, cat.IDSet())["saas-starter"]
+	push := func(repo, version string) string {
+		b, err := generators.Build(p, cat, version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := bundles.Push(ctx, b, reg.Ref(repo+":"+version), bundles.PushOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if repo == "acme/signed" {
+			if err := bundles.Sign(ctx, d, signer, bundles.RemoteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d.String()
+	}
+	signed, unsigned := push("acme/signed", "1.0.0"), push("acme/unsigned", "1.0.0")
+
+	r := startRealKyverno(t, "payments", setup{
+		only: []string{"ImageValidatingPolicy/payments-soc2-sup-04"},
+		mutate: func(p *profile.Profile) {
+			p.Spec.Images.AllowedRegistries = []string{reg.Addr + "/acme/"}
+			p.Spec.Images.SignatureKeys = []profile.SignatureKey{{Name: "release", PublicKey: string(pub)}}
+		},
+	})
+	r.client.Namespaces(t, "payments")
+	pod := func(name, image string) *unstructured.Unstructured {
+		p := compliantPod(name, "payments")
+		c := container(p)
+		c["image"] = image
+		unstructured.SetNestedSlice(p.Object, []any{c}, "spec", "containers")
+		return p
+	}
+	if err := r.create(pod("signed", signed)); err != nil {
+		t.Errorf("a pod whose image carries the profile key's signature was refused: %v", err)
+	}
+	deniedByKyverno(t, "a pod whose image is unsigned", r.create(pod("unsigned", unsigned)), "SUP-04")
 }
