@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -325,6 +326,7 @@ func (k *KyvernoControllers) waitServing(t testing.TB) {
 			return nil
 		})
 	}
+	var summary []string
 	for _, p := range k.procs {
 		addrs, err := listeners(p.cmd.Process.Pid)
 		if err != nil {
@@ -335,7 +337,16 @@ func (k *KyvernoControllers) waitServing(t testing.TB) {
 				t.Fatalf("%s listens on %s, not loopback (all: %v)", p.name, a, addrs)
 			}
 		}
+		// The check has teeth only if it sees the listeners the flags asked for.
+		for _, port := range p.ports {
+			if !slices.Contains(addrs, fmt.Sprintf("127.0.0.1:%d", port)) {
+				t.Fatalf("%s does not listen on 127.0.0.1:%d as its flags ask (listeners: %v)", p.name, port, addrs)
+			}
+		}
+		sort.Strings(addrs)
+		summary = append(summary, fmt.Sprintf("%s %v", p.name, addrs))
 	}
+	t.Logf("Kyverno serving webhooks at %s; listeners: %s", k.WebhookURL, strings.Join(summary, "; "))
 }
 
 type webhookRef struct {
