@@ -177,6 +177,7 @@ func deniedByKyverno(t *testing.T, what string, err error, control string) {
 // running Kyverno's controllers and checks what the admission webhook, the background
 // controller and Kyverno's MutatingPolicy engine do with it.
 func TestRealKyvernoEnforcesPaymentsBundle(t *testing.T) {
+	t.Parallel() // own cluster and Kyverno; most of a start is waiting
 	r := startRealKyverno(t, "payments", setup{skip: map[string]string{
 		// SUP-04 verifies cosign signatures of ghcr.io/acme/* and registry.acme.example/* images:
 		// Kyverno would fetch them from those registries, which this machine cannot reach
@@ -349,6 +350,7 @@ func namespace(name string, labels map[string]string) *corev1.Namespace {
 // Enforce) to a cluster where a non-compliant pod already runs, and reads the PolicyReport
 // Kyverno's reports controller writes for it.
 func TestRealKyvernoReportsBrownfieldAudit(t *testing.T) {
+	t.Parallel() // own cluster and Kyverno; most of a start is waiting
 	var existing *unstructured.Unstructured
 	r := startRealKyverno(t, "brownfield-audit", setup{before: func(c *testenv.Client) {
 		c.Namespaces(t, "shop")
@@ -424,6 +426,7 @@ func TestRealKyvernoReportsBrownfieldAudit(t *testing.T) {
 // profile's registry and key are swapped for the registry's address and a key made here,
 // the only changes; the signature is Bulwark's own (bundles.Sign, cosign's format).
 func TestRealKyvernoVerifiesImageSignatures(t *testing.T) {
+	t.Parallel() // own cluster and Kyverno; most of a start is waiting
 	ctx := context.Background()
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	priv, pub, err := bundles.GenerateKeyPair([]byte("test"))
