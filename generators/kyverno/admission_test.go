@@ -290,6 +290,29 @@ func TestRealKyvernoEnforcesPaymentsBundle(t *testing.T) {
 		wantLabels(t, vault.Name, vault.Labels, map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
 		r.waitNetworkPolicies(t, vault.Name, "payments-soc2-net-01")
 	})
+
+	t.Run("the named namespaces", func(t *testing.T) {
+		// Created while the bundle was being applied, before or after the MutatingPolicy was
+		// ready: Kyverno labels them at admission or, for those that predate it, in the
+		// background (mutateExisting). The bundle carries their NetworkPolicies itself.
+		want := map[string]string{"payments": "restricted", "ledger": "restricted", "legacy-batch": "baseline"}
+		deadline := time.Now().Add(2 * time.Minute)
+		for name, level := range want {
+			for {
+				ns, err := r.client.Kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ns.Labels["pod-security.kubernetes.io/enforce"] == level {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("namespace %s: Pod Security enforce label %q, want %q (labels %v)", name, ns.Labels["pod-security.kubernetes.io/enforce"], level, ns.Labels)
+				}
+				time.Sleep(250 * time.Millisecond)
+			}
+		}
+	})
 }
 
 func wantLabels(t *testing.T, ns string, got, want map[string]string) {
