@@ -29,13 +29,13 @@ define tool
 	@ln -sfn "$$(tools/build.sh tools/$(1) $(TOOLS_CACHE))" .tools-$(1)-bin
 endef
 
-tools: ## build the real servers tests start (kube-apiserver, etcd, kubectl, registry, Kyverno CLI, Flux's source- and kustomize-controller)
+tools: ## build the real servers tests start (kube-apiserver, etcd, kubectl, registry, Kyverno CLI and controllers, Flux's source- and kustomize-controller)
 	@echo "==> tools: the real servers tests start, built from the Go module proxy and cached in"
 	@echo "    $(TOOLS_CACHE) by the hash of each tool's go.mod and go.sum"
-	@echo "    (cold ~27 min on 2 cores, once per machine; warm well under a second)"
+	@echo "    (cold ~35 min on 2 cores, once per machine; warm well under a second)"
 	$(call tool,kube,kube-apiserver + etcd + kubectl v1.37.2 for cluster tests (cold ~5 min))
 	$(call tool,registry,CNCF Distribution registry v3.1.0 for push/pull tests (cold ~1 min))
-	$(call tool,kyverno,Kyverno CLI v1.19.1 whose engine evaluates the generated policies (cold 10+ min))
+	$(call tool,kyverno,Kyverno CLI v1.19.1 whose engine evaluates the generated policies + its admission/background/reports controllers that tests run against kube-apiserver (cold 15+ min))
 	$(call tool,kustomize,Flux kustomize-controller v1.9.6 for the GitOps end to end (cold ~5 min))
 	$(call tool,source,Flux source-controller v1.9.3 for the GitOps end to end (cold ~7 min))
 

@@ -38,6 +38,14 @@ type Cluster struct {
 // SharedCluster.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
+	return StartClusterWith(t)
+}
+
+// StartClusterWith is StartCluster with further kube-apiserver flags; a repeated list flag
+// adds to StartCluster's (--disable-admission-plugins=PodSecurity disables it besides
+// ServiceAccount).
+func StartClusterWith(t testing.TB, apiserverFlags ...string) *Cluster {
+	t.Helper()
 	bin := ToolsBin(t, "kube")
 	c := &Cluster{dir: tempDir(t, "", "cluster")}
 	t.Cleanup(c.Stop)
@@ -80,16 +88,16 @@ func StartCluster(t testing.TB) *Cluster {
 
 	port := freePort(t)
 	c.URL = fmt.Sprintf("https://127.0.0.1:%d", port)
-	c.kube = process(t, "kube-apiserver", cleanEnv(), filepath.Join(bin, "kube-apiserver"),
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", port),
-		"--etcd-servers="+etcdURL,
-		"--client-ca-file="+caFile,
-		"--tls-cert-file="+write("apiserver.crt", srvCert), "--tls-private-key-file="+write("apiserver.key", srvKey),
+	args := []string{"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", port),
+		"--etcd-servers=" + etcdURL,
+		"--client-ca-file=" + caFile,
+		"--tls-cert-file=" + write("apiserver.crt", srvCert), "--tls-private-key-file=" + write("apiserver.key", srvKey),
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+write("sa.pub", saPub), "--service-account-signing-key-file="+write("sa.key", saPriv),
+		"--service-account-key-file=" + write("sa.pub", saPub), "--service-account-signing-key-file=" + write("sa.key", saPriv),
 		"--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=RBAC",
 		"--disable-admission-plugins=ServiceAccount", "--endpoint-reconciler-type=none",
-		"--allow-privileged=true", "--v=0")
+		"--allow-privileged=true", "--v=0"}
+	c.kube = process(t, "kube-apiserver", cleanEnv(), filepath.Join(bin, "kube-apiserver"), append(args, apiserverFlags...)...)
 
 	c.Config = c.UserConfig(t, "admin", "system:masters")
 	c.Kubeconfig = c.WriteKubeconfig(t, "admin", c.Config)
