@@ -102,16 +102,18 @@ type realiser struct {
 // control it realises comes from the catalogue's rule; a catalogue test holds the two to
 // the catalogue's realisedBy (Realised).
 var realisers = map[string]realiser{
-	"POD-00": {object: func(p *profile.Profile, id string) generated.KubeObject { return psaLabels(p, id) }, labelsNamespaces: true},
+	"POD-00":             {object: func(p *profile.Profile, id string) generated.KubeObject { return psaLabels(p, id) }, labelsNamespaces: true},
 	meshEnrolmentControl: {object: func(p *profile.Profile, _ string) generated.KubeObject { return meshEnrolment(p) }, labelsNamespaces: true},
-	"SUP-04": {object: func(p *profile.Profile, id string) generated.KubeObject { return imageSignatures(p, id) }, policyKind: "ImageValidatingPolicy"},
+	"SUP-04":             {object: func(p *profile.Profile, id string) generated.KubeObject { return imageSignatures(p, id) }, policyKind: "ImageValidatingPolicy"},
 }
 
 // needs are the controls that act only when the profile gives them something to act on.
 var needs = map[string]func(*profile.Profile) bool{
 	"TLS-01": meshIstio,
 	"TLS-02": meshIstio,
-	"TLS-03": func(p *profile.Profile) bool { return p.Spec.TLS.RequireIngressTLS == nil || *p.Spec.TLS.RequireIngressTLS },
+	"TLS-03": func(p *profile.Profile) bool {
+		return p.Spec.TLS.RequireIngressTLS == nil || *p.Spec.TLS.RequireIngressTLS
+	},
 	"TLS-04": func(p *profile.Profile) bool { return len(p.Spec.TLS.Issuers) > 0 },
 	"SUP-01": func(p *profile.Profile) bool { return len(p.Spec.Images.AllowedRegistries) > 0 },
 	"SUP-04": func(p *profile.Profile) bool { return len(p.Spec.Images.SignatureKeys) > 0 },
