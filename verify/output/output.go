@@ -1,4 +1,3 @@
-// Package output writes verify reports: one small interface, one file per format.
 package output
 
 import (

@@ -1,4 +1,3 @@
-// Package bundletest builds bundles and registries for the tests of bundle/... .
 package bundletest
 
 import (

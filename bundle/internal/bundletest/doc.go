@@ -1,0 +1,2 @@
+// Package bundletest builds bundles and registries for the tests of bundle/... .
+package bundletest

@@ -1,0 +1,2 @@
+// Package output writes verify reports: one small interface, one file per format.
+package output
