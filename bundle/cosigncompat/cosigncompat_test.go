@@ -14,10 +14,8 @@ import (
 
 	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/bundle/signature"
-	"bulwark.dev/bulwark/catalogue"
-	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/internal/testenv"
-	"bulwark.dev/bulwark/profile"
+	"bulwark.dev/bulwark/pipeline"
 )
 
 // TestCosignVerifiesBulwarkSignatures signs a pushed bundle with a key from
@@ -26,12 +24,11 @@ import (
 // encrypted private key Bulwark wrote.
 func TestCosignVerifiesBulwarkSignatures(t *testing.T) {
 	ctx := context.Background()
-	cat, _ := catalogue.Load()
-	p, err := profile.Load(filepath.Join("..", "..", "examples", "payments.yaml"), profile.LoadOptions{KnownControls: cat.IDSet()})
+	p, cat, err := pipeline.Load(filepath.Join("..", "..", "examples", "payments.yaml"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := generators.Build(p, cat, "1.0.0")
+	b, err := pipeline.Build(p, cat, "1.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +37,7 @@ func TestCosignVerifiesBulwarkSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b2, _ := generators.Build(p, cat, "1.1.0")
+	b2, _ := pipeline.Build(p, cat, "1.1.0")
 	unsigned, err := registryClient(t).Push(ctx, b2, reg.Ref("policies/payments:1.1.0"), oci.PushOptions{})
 	if err != nil {
 		t.Fatal(err)

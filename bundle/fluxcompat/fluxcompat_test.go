@@ -10,25 +10,15 @@ import (
 	fluxoci "github.com/fluxcd/pkg/oci"
 
 	"bulwark.dev/bulwark/bundle/oci"
-	"bulwark.dev/bulwark/catalogue"
-	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/internal/testenv"
-	"bulwark.dev/bulwark/profile"
+	"bulwark.dev/bulwark/pipeline"
 )
 
 // TestFluxPullsTheSameTree pushes the payments bundle to a real registry and pulls it with
 // github.com/fluxcd/pkg/oci, the library Flux's CLI and source-controller use: the files
 // Flux extracts must be byte-for-byte the bundle's.
 func TestFluxPullsTheSameTree(t *testing.T) {
-	cat, err := catalogue.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := profile.Load(filepath.Join("..", "..", "examples", "payments.yaml"), profile.LoadOptions{KnownControls: cat.IDSet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := generators.Build(p, cat, "1.0.0")
+	b, err := pipeline.BuildFile(filepath.Join("..", "..", "examples", "payments.yaml"), nil, "1.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
