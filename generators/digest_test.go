@@ -1,4 +1,4 @@
-package generators
+package generators_test
 
 import (
 	"flag"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"bulwark.dev/bulwark/bundle/oci"
+	"bulwark.dev/bulwark/pipeline"
 )
 
 var updateDigests = flag.Bool("update-digests", false, "rewrite testdata/digests.golden")
@@ -20,8 +21,8 @@ func TestDigestsAreStableAcrossCheckouts(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "")
 	var sb strings.Builder
 	for _, name := range []string{"brownfield-audit", "payments", "saas-starter"} {
-		p, cat := loadExample(t, name)
-		b, err := Build(p, cat, "1.0.0")
+		// Through the pipeline every command uses, so the pinned digests are those users get.
+		b, err := pipeline.BuildFile(filepath.Join("..", "examples", name+".yaml"), nil, "1.0.0")
 		if err != nil {
 			t.Fatal(err)
 		}
