@@ -185,7 +185,12 @@ func TestGitOpsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kust.Spec.Interval = metav1.Duration{Duration: 5 * time.Second}
+	// The Kustomization keeps the printed interval (a minute): kustomize-controller applies a
+	// new revision as soon as source-controller serves it (it watches the OCIRepository), and
+	// it reports Ready=Unknown (Progressing) through every reconciliation, each of which
+	// now dry-runs and applies the bundle through Kyverno's webhooks (~20 s on two busy
+	// cores). A 5 s interval kept it Progressing most of the time, so verify seldom saw it
+	// Ready.
 	for _, obj := range []any{gitops.VerifyKeySecret(opts), ocirepo, kust} {
 		u := toUnstructured(t, obj)
 		if err := client.Apply(ctx, u, false); err != nil {
@@ -212,7 +217,7 @@ func TestGitOpsEndToEnd(t *testing.T) {
 		current = b
 		curMu.Unlock()
 		began := time.Now()
-		r, err := verify.Wait(ctx, c.Config, b, verify.Options{Cluster: "e2e", Digest: d.DigestStr(), Flux: &verify.NamespacedName{Namespace: "flux-system", Name: "payments"}}, wait, nil)
+		r, err := verify.Wait(ctx, c.Config, b, verify.Options{Cluster: "e2e", Digest: d.DigestStr(), Flux: &verify.NamespacedName{Namespace: "flux-system", Name: "payments"}}, wait, progressLog{t})
 		if err != nil {
 			t.Fatalf("verify: %v\n%s", err, logs())
 		}
@@ -222,6 +227,20 @@ func TestGitOpsEndToEnd(t *testing.T) {
 
 	if r := converge(b1, d1, 3*time.Minute); !r.Converged {
 		t.Fatalf("1.0.0 did not converge:\n%s\n%s", failures(r), logs())
+	}
+	// Kyverno's controllers labelled the namespaces that predate the bundle; the test never
+	// writes a namespace label.
+	for _, n := range b1.Index.Spec.Scope.Namespaces.Include {
+		ns, err := client.Kube.CoreV1().Namespaces().Get(ctx, n, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var managers []string
+		for _, m := range ns.ManagedFields {
+			managers = append(managers, m.Manager)
+		}
+		t.Logf("namespace %s: pod-security enforce=%s, istio-injection=%s (field managers %v)", n,
+			ns.Labels["pod-security.kubernetes.io/enforce"], ns.Labels["istio-injection"], managers)
 	}
 	if rev, verified, msg := waitSource("verify 1.0.0", func(string, string, string) bool { return true }); rev != "1.0.0@"+d1.DigestStr() || verified != "True" {
 		t.Fatalf("source-controller serves %q with SourceVerified %q (%s), want 1.0.0@%s verified", rev, verified, msg, d1.DigestStr())
@@ -337,4 +356,12 @@ func toUnstructured(t *testing.T, obj any) *unstructured.Unstructured {
 		t.Fatalf("%v", err)
 	}
 	return objs[0]
+}
+
+// progressLog logs verify.Wait's progress lines (what the cluster is still waiting on).
+type progressLog struct{ t *testing.T }
+
+func (w progressLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
