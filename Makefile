@@ -82,7 +82,7 @@ fuzz: ## bounded fuzz smoke of the profile loader
 	@echo "==> fuzzing the profile loader for $(FUZZTIME)"
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) -fuzzminimizetime=200x ./profile/
 
-e2e: tools ## GitOps end to end: signed push, Flux's source-controller verifies and serves it, its kustomize-controller syncs, verify converges (~1 min warm)
+e2e: tools ## GitOps end to end: signed push, Flux's source-controller verifies and serves it, its kustomize-controller syncs, verify converges (~2.5-4 min warm)
 	cd bundle/fluxcompat && $(TOOLS_ENV) $(GO) test -count=1 -run TestGitOpsEndToEnd -v ./... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)'
 
 bench: build ## Go benchmarks, then timings beside peer tools (tar, flux) on the same tree and registry
