@@ -100,6 +100,7 @@ func isIdentByte(c byte) bool {
 type admission struct {
 	operation string
 	username  string
+	groups    []string
 	oldObject map[string]any
 }
 
@@ -184,7 +185,7 @@ func evaluate(t testing.TB, c *Control, params map[string]any, obj *unstructured
 			"operation": req.operation,
 			"namespace": ns,
 			"name":      obj.GetName(),
-			"userInfo":  map[string]any{"username": req.username},
+			"userInfo":  userInfo(req),
 		},
 		"namespaceObject": map[string]any{"metadata": map[string]any{
 			"name":   ns,
@@ -264,6 +265,59 @@ func readObject(path string) (*unstructured.Unstructured, error) {
 	return obj, nil
 }
 
+// userInfo is the request's userInfo as authentication.k8s.io/v1 UserInfo serialises it: groups
+// are left out when there are none.
+func userInfo(req admission) map[string]any {
+	u := map[string]any{"username": req.username}
+	if len(req.groups) > 0 {
+		groups := make([]any, len(req.groups))
+		for i, g := range req.groups {
+			groups[i] = g
+		}
+		u["groups"] = groups
+	}
+	return u
+}
+
+// fixtureUser is who makes a fixture's admission request (testdata/fixture-users.yaml).
+type fixtureUser struct {
+	Username string   `json:"username"`
+	Groups   []string `json:"groups"`
+}
+
+// fixtureUsers maps <control>/<fixture file> to the user creating it; every other fixture is
+// created by the file's alice.
+func fixtureUsers(t *testing.T) (byFixture map[string]fixtureUser, alice fixtureUser) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "fixture-users.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Users    map[string]fixtureUser `json:"users"`
+		Fixtures map[string]string      `json:"fixtures"`
+	}
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		t.Fatalf("fixture-users.yaml: %v", err)
+	}
+	alice, ok := f.Users["alice"]
+	if !ok {
+		t.Fatal("fixture-users.yaml: no user alice")
+	}
+	byFixture = map[string]fixtureUser{}
+	for fixture, name := range f.Fixtures {
+		u, ok := f.Users[name]
+		if !ok {
+			t.Fatalf("fixture-users.yaml: %s names unknown user %s", fixture, name)
+		}
+		if _, err := os.Stat(filepath.Join("testdata", "fixtures", filepath.FromSlash(fixture))); err != nil {
+			t.Fatalf("fixture-users.yaml: %v", err)
+		}
+		byFixture[fixture] = u
+	}
+	return byFixture, alice
+}
+
 // fixtureParams are the parameter values the fixtures assume where the default is empty.
 func fixtureParams(t *testing.T, cat *Catalogue) map[string]map[string]any {
 	t.Helper()
@@ -292,7 +346,7 @@ func fixtureParams(t *testing.T, cat *Catalogue) map[string]map[string]any {
 func TestRulesAgainstFixtures(t *testing.T) {
 	cat := load(t)
 	params := fixtureParams(t, cat)
-	create := admission{operation: "CREATE", username: "alice"}
+	users, alice := fixtureUsers(t)
 	dirs, _ := filepath.Glob(filepath.Join("testdata", "fixtures", "*"))
 	for _, d := range dirs {
 		if c, ok := cat.Get(filepath.Base(d)); !ok || c.Rule == nil {
@@ -332,7 +386,11 @@ func TestRulesAgainstFixtures(t *testing.T) {
 					t.Errorf("%s: the rule's resources do not match a %s %s", base, obj.GetAPIVersion(), obj.GetKind())
 					continue
 				}
-				got := evaluate(t, c, params[c.ID], obj, create)
+				u, ok := users[c.ID+"/"+base]
+				if !ok {
+					u = alice
+				}
+				got := evaluate(t, c, params[c.ID], obj, admission{operation: "CREATE", username: u.Username, groups: u.Groups})
 				switch {
 				case len(got.errs) > 0:
 					t.Errorf("%s: %v", base, got)

@@ -76,10 +76,20 @@ func newEngine(t *testing.T) *engine {
 	return &engine{t: t, dir: dir, values: writeValues(t, dir)}
 }
 
-// apply evaluates the policies against the resources, with the given PolicyExceptions.
+// apply evaluates the policies against the resources, with the given PolicyExceptions, as
+// requests by nobody in particular (an empty request.userInfo).
 func (e *engine) apply(t *testing.T, policies, resources, exceptions []string) testenv.KyvernoResult {
 	t.Helper()
+	return e.applyAs(t, "", policies, resources, exceptions)
+}
+
+// applyAs is apply with request.userInfo from the UserInfo file userInfo, if not empty.
+func (e *engine) applyAs(t *testing.T, userInfo string, policies, resources, exceptions []string) testenv.KyvernoResult {
+	t.Helper()
 	extra := []string{"--values-file", e.values}
+	if userInfo != "" {
+		extra = append(extra, "--userinfo", userInfo)
+	}
 	for _, x := range exceptions {
 		extra = append(extra, "--exceptions", x)
 	}
@@ -135,6 +145,69 @@ func readFixture(t *testing.T, path string) *unstructured.Unstructured {
 	return objs[0]
 }
 
+// fixtureUser is who makes a fixture's admission request, as catalogue/testdata/fixture-users.yaml
+// names it.
+type fixtureUser struct {
+	Username string   `json:"username"`
+	Groups   []string `json:"groups"`
+}
+
+func (u fixtureUser) key() string { return u.Username + "\x00" + strings.Join(u.Groups, "\x00") }
+
+// fixtureUsers maps each fixture path listed in fixture-users.yaml to its user, and returns the
+// user (alice) of every other fixture.
+func fixtureUsers(t *testing.T) (byPath map[string]fixtureUser, alice fixtureUser) {
+	t.Helper()
+	dir := filepath.Join("..", "..", "catalogue", "testdata")
+	data, err := os.ReadFile(filepath.Join(dir, "fixture-users.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Users    map[string]fixtureUser `json:"users"`
+		Fixtures map[string]string      `json:"fixtures"`
+	}
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		t.Fatalf("fixture-users.yaml: %v", err)
+	}
+	alice, ok := f.Users["alice"]
+	if !ok {
+		t.Fatal("fixture-users.yaml: no user alice")
+	}
+	byPath = map[string]fixtureUser{}
+	for fixture, name := range f.Fixtures {
+		u, ok := f.Users[name]
+		if !ok {
+			t.Fatalf("fixture-users.yaml: %s names unknown user %s", fixture, name)
+		}
+		byPath[filepath.Join(dir, "fixtures", filepath.FromSlash(fixture))] = u
+	}
+	return byPath, alice
+}
+
+// userInfo writes the Kyverno CLI's UserInfo file for u (kyverno apply --userinfo), from which
+// its engine fills a ValidatingPolicy's request.userInfo.
+func (e *engine) userInfo(t *testing.T, u fixtureUser) string {
+	t.Helper()
+	data, err := yaml.Marshal(map[string]any{
+		"apiVersion": "cli.kyverno.io/v1alpha1", "kind": "UserInfo",
+		"metadata": map[string]any{"name": "fixture-user"},
+		"userInfo": map[string]any{"username": u.Username, "groups": u.Groups},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.CreateTemp(e.dir, "userinfo-*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
 // fixtures lists a control's catalogue fixtures with the verdict each must get.
 func fixtures(t *testing.T, id string) map[string]string {
 	t.Helper()
@@ -167,6 +240,7 @@ func TestKyvernoEngineEnforcesEveryRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	users, alice := fixtureUsers(t)
 	checked := 0
 	for _, o := range objs {
 		if kindOf(o) != "ValidatingPolicy" {
@@ -177,12 +251,19 @@ func TestKyvernoEngineEnforcesEveryRule(t *testing.T) {
 		t.Run(id, func(t *testing.T) {
 			want := fixtures(t, id)
 			var denied, admitted int
-			var files []string
+			// The CLI takes one user per run: one run per user the fixtures name.
+			files := map[string][]string{} // by fixtureUser.key
 			keys := map[string]string{}
+			userOf := map[string]fixtureUser{}
+			byKey := map[string]fixtureUser{}
 			for f, verdict := range want {
 				path, key := e.resource(t, readFixture(t, f))
-				files = append(files, path)
-				keys[f] = key
+				u, ok := users[f]
+				if !ok {
+					u = alice
+				}
+				files[u.key()] = append(files[u.key()], path)
+				keys[f], userOf[f], byKey[u.key()] = key, u, u
 				if verdict == "fail" {
 					denied++
 				} else {
@@ -192,10 +273,14 @@ func TestKyvernoEngineEnforcesEveryRule(t *testing.T) {
 			if denied == 0 || admitted == 0 {
 				t.Fatalf("%s needs at least one deny and one admit fixture (have %d, %d)", id, denied, admitted)
 			}
-			got := e.apply(t, []string{e.write(t, o)}, files, nil).Verdicts()
+			policy := e.write(t, o)
+			got := map[string]map[string]string{}
+			for k, fs := range files {
+				got[k] = e.applyAs(t, e.userInfo(t, byKey[k]), []string{policy}, fs, nil).Verdicts()
+			}
 			for f, verdict := range want {
-				if got[keys[f]] != verdict {
-					t.Errorf("%s: Kyverno says %q, want %q", filepath.Base(f), got[keys[f]], verdict)
+				if v := got[userOf[f].key()][keys[f]]; v != verdict {
+					t.Errorf("%s (as %s %v): Kyverno says %q, want %q", filepath.Base(f), userOf[f].Username, userOf[f].Groups, v, verdict)
 				}
 			}
 		})
