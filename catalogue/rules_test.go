@@ -21,6 +21,8 @@ import (
 	clientscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
+	"bulwark.dev/bulwark/internal/testenv"
+
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 )
 
@@ -280,42 +282,12 @@ func userInfo(req admission) map[string]any {
 }
 
 // fixtureUser is who makes a fixture's admission request (testdata/fixture-users.yaml).
-type fixtureUser struct {
-	Username string   `json:"username"`
-	Groups   []string `json:"groups"`
-}
+type fixtureUser = testenv.FixtureUser
 
 // fixtureUsers maps <control>/<fixture file> to the user creating it; every other fixture is
-// created by the file's alice.
-func fixtureUsers(t *testing.T) (byFixture map[string]fixtureUser, alice fixtureUser) {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "fixture-users.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Users    map[string]fixtureUser `json:"users"`
-		Fixtures map[string]string      `json:"fixtures"`
-	}
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		t.Fatalf("fixture-users.yaml: %v", err)
-	}
-	alice, ok := f.Users["alice"]
-	if !ok {
-		t.Fatal("fixture-users.yaml: no user alice")
-	}
-	byFixture = map[string]fixtureUser{}
-	for fixture, name := range f.Fixtures {
-		u, ok := f.Users[name]
-		if !ok {
-			t.Fatalf("fixture-users.yaml: %s names unknown user %s", fixture, name)
-		}
-		if _, err := os.Stat(filepath.Join("testdata", "fixtures", filepath.FromSlash(fixture))); err != nil {
-			t.Fatalf("fixture-users.yaml: %v", err)
-		}
-		byFixture[fixture] = u
-	}
-	return byFixture, alice
+// created by alice.
+func fixtureUsers(t *testing.T) (map[string]fixtureUser, fixtureUser) {
+	return testenv.FixtureUsers(t, "testdata")
 }
 
 // fixtureParams are the parameter values the fixtures assume where the default is empty.

@@ -147,10 +147,7 @@ func readFixture(t *testing.T, path string) *unstructured.Unstructured {
 
 // fixtureUser is who makes a fixture's admission request, as catalogue/testdata/fixture-users.yaml
 // names it.
-type fixtureUser struct {
-	Username string   `json:"username"`
-	Groups   []string `json:"groups"`
-}
+type fixtureUser testenv.FixtureUser
 
 func (u fixtureUser) key() string { return u.Username + "\x00" + strings.Join(u.Groups, "\x00") }
 
@@ -159,30 +156,12 @@ func (u fixtureUser) key() string { return u.Username + "\x00" + strings.Join(u.
 func fixtureUsers(t *testing.T) (byPath map[string]fixtureUser, alice fixtureUser) {
 	t.Helper()
 	dir := filepath.Join("..", "..", "catalogue", "testdata")
-	data, err := os.ReadFile(filepath.Join(dir, "fixture-users.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Users    map[string]fixtureUser `json:"users"`
-		Fixtures map[string]string      `json:"fixtures"`
-	}
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		t.Fatalf("fixture-users.yaml: %v", err)
-	}
-	alice, ok := f.Users["alice"]
-	if !ok {
-		t.Fatal("fixture-users.yaml: no user alice")
-	}
+	byFixture, a := testenv.FixtureUsers(t, dir)
 	byPath = map[string]fixtureUser{}
-	for fixture, name := range f.Fixtures {
-		u, ok := f.Users[name]
-		if !ok {
-			t.Fatalf("fixture-users.yaml: %s names unknown user %s", fixture, name)
-		}
-		byPath[filepath.Join(dir, "fixtures", filepath.FromSlash(fixture))] = u
+	for fixture, u := range byFixture {
+		byPath[filepath.Join(dir, "fixtures", filepath.FromSlash(fixture))] = fixtureUser(u)
 	}
-	return byPath, alice
+	return byPath, fixtureUser(a)
 }
 
 // userInfo writes the Kyverno CLI's UserInfo file for u (kyverno apply --userinfo), from which
