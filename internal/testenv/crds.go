@@ -73,7 +73,13 @@ func InstallCRDs(t testing.TB, cfg *rest.Config, groups ...string) {
 			created = append(created, o.GetName())
 		}
 	}
-	for _, name := range created {
+	waitEstablished(ctx, t, dyn, created)
+}
+
+// waitEstablished waits until the API server serves every named CRD.
+func waitEstablished(ctx context.Context, t testing.TB, dyn dynamic.Interface, names []string) {
+	t.Helper()
+	for _, name := range names {
 		for {
 			crd, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
 			if err == nil && established(crd) {

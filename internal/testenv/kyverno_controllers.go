@@ -437,18 +437,7 @@ func installCRDDir(t testing.TB, c *Cluster, dir string) {
 	if len(names) == 0 {
 		t.Fatalf("no CRDs under %s", dir)
 	}
-	for _, name := range names {
-		for {
-			crd, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
-			if err == nil && established(crd) {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("CRD %s not established: %v", name, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	waitEstablished(ctx, t, dyn, names)
 }
 
 // WaitPoliciesReady waits until Kyverno's own controllers report every policies.kyverno.io
