@@ -338,10 +338,21 @@ func checkRule(t *testing.T, c Control) {
 			}
 		}
 	}
-	// Kyverno autogenerates controller rules only from a rule on core v1 pods alone.
-	if r.Autogen && (len(r.Resources) != 1 || !slices.Equal(r.Resources[0].APIGroups, []string{""}) ||
-		!slices.Equal(r.Resources[0].APIVersions, []string{"v1"}) || !slices.Equal(r.Resources[0].Resources, []string{"pods"})) {
-		t.Errorf("autogen needs a rule on core v1 pods only, got %+v", r.Resources)
+	// Kyverno autogenerates controller rules only from a policy on core v1 pods alone: an
+	// autogen rule's first resource is exactly that, and any further resource is a pods
+	// subresource, which the kyverno generator emits in a companion policy.
+	if r.Autogen {
+		first := r.Resources[0]
+		if !slices.Equal(first.APIGroups, []string{""}) || !slices.Equal(first.APIVersions, []string{"v1"}) || !slices.Equal(first.Resources, []string{"pods"}) {
+			t.Errorf("autogen needs a first resource rule on core v1 pods only, got %+v", r.Resources)
+		}
+		for _, res := range r.Resources[1:] {
+			for _, name := range res.Resources {
+				if !strings.HasPrefix(name, "pods/") || !slices.Equal(res.APIGroups, []string{""}) || !slices.Equal(res.APIVersions, []string{"v1"}) {
+					t.Errorf("autogen rule: further resource rules may only name core v1 pods subresources, got %+v", res)
+				}
+			}
+		}
 	}
 	declared := map[string]bool{}
 	for _, p := range c.Params {

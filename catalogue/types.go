@@ -85,7 +85,10 @@ type Rule struct {
 	Validations []Validation `json:"validations"`
 	// Autogen extends a rule on core v1 pods to Pod controllers (Deployment, StatefulSet, ...):
 	// Kyverno rewrites object.spec and object.metadata to the pod template. Kyverno can do so
-	// only for a rule whose sole resource is pods.
+	// only for a policy whose sole resource is pods, so an autogen rule's first resource is
+	// core v1 pods alone and any further one is a pods subresource (pods/ephemeralcontainers,
+	// which kubectl debug updates): the kyverno generator emits those in a companion policy
+	// without autogen.
 	Autogen bool `json:"autogen,omitempty"`
 }
 

@@ -186,19 +186,22 @@ func kyvernoDenial(err error) bool {
 		strings.Contains(err.Error(), "denied the request")
 }
 
+// unreachableSignatures are the payments bundle's SUP-04 policies. They verify cosign
+// signatures of ghcr.io/acme/* and registry.acme.example/* images: Kyverno would fetch them
+// from those registries, which this machine cannot reach (only the Go module proxy is). With
+// them applied, every compliant pod would be refused for a network error, not for a control.
+// TestRealKyvernoVerifiesImageSignatures runs them against a registry on 127.0.0.1.
+var unreachableSignatures = map[string]string{
+	"ImageValidatingPolicy/payments-soc2-sup-04":                     "verifies signatures in registries this machine cannot reach; see TestRealKyvernoVerifiesImageSignatures",
+	"ImageValidatingPolicy/payments-soc2-sup-04-ephemeralcontainers": "verifies signatures in registries this machine cannot reach; see TestRealKyvernoVerifiesImageSignatures",
+}
+
 // TestRealKyvernoEnforcesPaymentsBundle applies the payments bundle (Enforce) to a cluster
 // running Kyverno's controllers and checks what the admission webhook, the background
 // controller and Kyverno's MutatingPolicy engine do with it.
 func TestRealKyvernoEnforcesPaymentsBundle(t *testing.T) {
 	t.Parallel() // own cluster and Kyverno; most of a start is waiting
-	r := startRealKyverno(t, "payments", setup{skip: map[string]string{
-		// SUP-04 verifies cosign signatures of ghcr.io/acme/* and registry.acme.example/* images:
-		// Kyverno would fetch them from those registries, which this machine cannot reach
-		// (only the Go module proxy is). With the policy applied, every compliant pod would be
-		// refused for a network error, not for a control. TestRealKyvernoVerifiesImageSignatures
-		// runs it against a registry on 127.0.0.1.
-		"ImageValidatingPolicy/payments-soc2-sup-04": "verifies signatures in registries this machine cannot reach; see TestRealKyvernoVerifiesImageSignatures",
-	}})
+	r := startRealKyverno(t, "payments", setup{skip: unreachableSignatures})
 	ctx := context.Background()
 	// shop joins the scope by label; payments, ledger and legacy-batch are named.
 	shop := &unstructured.Unstructured{}
@@ -523,7 +526,7 @@ func TestRealKyvernoVerifiesImageSignatures(t *testing.T) {
 	signed, unsigned := push("acme/signed", "1.0.0"), push("acme/unsigned", "1.0.0")
 
 	r := startRealKyverno(t, "payments", setup{
-		only: []string{"ImageValidatingPolicy/payments-soc2-sup-04"},
+		only: []string{"ImageValidatingPolicy/payments-soc2-sup-04", "ImageValidatingPolicy/payments-soc2-sup-04-ephemeralcontainers"},
 		mutate: func(p *profile.Profile) {
 			p.Spec.Images.AllowedRegistries = []string{reg.Addr + "/acme/"}
 			p.Spec.Images.SignatureKeys = []profile.SignatureKey{{Name: "release", PublicKey: string(pub)}}
@@ -541,4 +544,80 @@ func TestRealKyvernoVerifiesImageSignatures(t *testing.T) {
 		t.Errorf("a pod whose image carries the profile key's signature was refused: %v", err)
 	}
 	deniedByKyverno(t, "a pod whose image is unsigned", r.create(pod("unsigned", unsigned)), "SUP-04")
+	// kubectl debug on the signed pod: an UPDATE of pods/ephemeralcontainers.
+	pods := r.client.Kube.CoreV1().Pods("payments")
+	debug := func(name, image string) error {
+		got, err := pods.Get(ctx, "signed", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Spec.EphemeralContainers = append(got.Spec.EphemeralContainers, corev1.EphemeralContainer{
+			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: image}, TargetContainerName: "app"})
+		_, err = pods.UpdateEphemeralContainers(ctx, "signed", got, metav1.UpdateOptions{})
+		return err
+	}
+	deniedByKyverno(t, "an ephemeral container whose image is unsigned", debug("unsigned", unsigned), "SUP-04")
+	if err := debug("signed", signed); err != nil {
+		t.Errorf("an ephemeral container whose image carries the profile key's signature was refused: %v", err)
+	}
 }
+
+// TestRealKyvernoDeniesKubectlDebug sends what `kubectl debug` sends: an UPDATE of an
+// existing pod's pods/ephemeralcontainers subresource whose object is the whole Pod with
+// the new ephemeral container added. A pod control that matched only pods would never see
+// it.
+func TestRealKyvernoDeniesKubectlDebug(t *testing.T) {
+	t.Parallel() // own cluster and Kyverno; most of a start is waiting
+	r := startRealKyverno(t, "payments", setup{skip: unreachableSignatures})
+	ctx := context.Background()
+	if err := r.create(compliantPod("app", "payments")); err != nil {
+		t.Fatalf("a compliant pod in payments was refused: %v", err)
+	}
+	pods := r.client.Kube.CoreV1().Pods("payments")
+	debug := func(name string, sc *corev1.SecurityContext) error {
+		pod, err := pods.Get(ctx, "app", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pod.Spec.EphemeralContainers = append(pod.Spec.EphemeralContainers, corev1.EphemeralContainer{
+			EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+				Name:            name,
+				Image:           "ghcr.io/acme/debug@sha256:" + strings.Repeat("1", 64),
+				SecurityContext: sc,
+			},
+			TargetContainerName: "app",
+		})
+		_, err = pods.UpdateEphemeralContainers(ctx, "app", pod, metav1.UpdateOptions{})
+		return err
+	}
+	hardened := func() *corev1.SecurityContext {
+		return &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptrTo(false),
+			ReadOnlyRootFilesystem:   ptrTo(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		}
+	}
+	privileged := hardened()
+	privileged.Privileged = ptrTo(true)
+	privileged.AllowPrivilegeEscalation = nil // the API server refuses privileged with it false
+	deniedByKyverno(t, "a privileged ephemeral container in payments", debug("privileged", privileged), "POD-03", "POD-15")
+	root := hardened()
+	root.RunAsUser = ptrTo(int64(0))
+	deniedByKyverno(t, "an ephemeral container running as UID 0 in payments", debug("root", root), "POD-16")
+	if err := debug("debugger", hardened()); err != nil {
+		t.Errorf("a compliant ephemeral container in payments was refused: %v", err)
+	}
+	got, err := pods.Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range got.Spec.EphemeralContainers {
+		names = append(names, e.Name)
+	}
+	if !slices.Equal(names, []string{"debugger"}) {
+		t.Errorf("ephemeral containers of payments/app = %v, want only the compliant [debugger]", names)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }

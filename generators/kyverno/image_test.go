@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	kyvernov1 "github.com/kyverno/api/api/policies.kyverno.io/v1"
 	"github.com/kyverno/api/api/policies.kyverno.io/v1alpha1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -102,14 +103,18 @@ func TestKyvernoEngineVerifiesSignatures(t *testing.T) {
 		AllowedRegistries: []string{reg.Addr + "/acme/"},
 		SignatureKeys:     []profile.SignatureKey{{Name: "release", PublicKey: pub}},
 	}
-	ivp := imageSignatures(p, "SUP-04")
+	objs := imageSignatures(p, "SUP-04")
+	if len(objs) != 2 || objs[1].GetName() != objs[0].GetName()+"-ephemeralcontainers" {
+		t.Fatalf("SUP-04 objects %v, want the pods policy and its pods/ephemeralcontainers companion", objs)
+	}
+	ivp := objs[0].(*kyvernov1.ImageValidatingPolicy)
 	// The test registry speaks plain HTTP on loopback; production registries use TLS.
 	ivp.Spec.Credentials = &v1alpha1.Credentials{AllowInsecureRegistry: true}
 	e := newEngine(t)
 	policy := e.write(t, generated.Object{Object: ivp})
-	pod := func(name string, containers, initContainers []string) (string, string) {
+	pod := func(name string, containers, initContainers, ephemeralContainers []string) (string, string) {
 		spec := map[string]any{}
-		for field, images := range map[string][]string{"containers": containers, "initContainers": initContainers} {
+		for field, images := range map[string][]string{"containers": containers, "initContainers": initContainers, "ephemeralContainers": ephemeralContainers} {
 			var list []any
 			for i, img := range images {
 				list = append(list, map[string]any{"name": fmt.Sprintf("c%d", i), "image": img})
@@ -126,21 +131,23 @@ func TestKyvernoEngineVerifiesSignatures(t *testing.T) {
 	// An image outside the allowed registries is SUP-01's business: SUP-04 has no key for it.
 	foreign := "docker.io/library/busybox@sha256:" + strings.Repeat("b", 64)
 	cases := []struct {
-		name                  string
-		containers, initConts []string
-		want                  string
+		name                            string
+		containers, initConts, ephConts []string
+		want                            string
 	}{
-		{"signed", []string{signed.String()}, nil, "pass"},
-		{"unsigned", []string{unsigned.String()}, nil, "fail"},
-		{"forged", []string{forged.String()}, nil, "fail"},
-		{"signed with an unsigned init container", []string{signed.String()}, []string{unsigned.String()}, "fail"},
-		{"signed with a signed init container", []string{signed.String()}, []string{signed.String()}, "pass"},
-		{"foreign registry only", []string{foreign}, nil, "pass"},
+		{"signed", []string{signed.String()}, nil, nil, "pass"},
+		{"unsigned", []string{unsigned.String()}, nil, nil, "fail"},
+		{"forged", []string{forged.String()}, nil, nil, "fail"},
+		{"signed with an unsigned init container", []string{signed.String()}, []string{unsigned.String()}, nil, "fail"},
+		{"signed with a signed init container", []string{signed.String()}, []string{signed.String()}, nil, "pass"},
+		{"signed with an unsigned ephemeral container", []string{signed.String()}, nil, []string{unsigned.String()}, "fail"},
+		{"signed with a signed ephemeral container", []string{signed.String()}, nil, []string{signed.String()}, "pass"},
+		{"foreign registry only", []string{foreign}, nil, nil, "pass"},
 	}
 	var files []string
 	keys := map[string]string{}
 	for i, tc := range cases {
-		path, key := pod(fmt.Sprintf("pod-%d", i), tc.containers, tc.initConts)
+		path, key := pod(fmt.Sprintf("pod-%d", i), tc.containers, tc.initConts, tc.ephConts)
 		files = append(files, path)
 		keys[tc.name] = key
 	}

@@ -45,28 +45,32 @@ const backgroundControllerAggregation = "rbac.kyverno.io/aggregate-to-background
 // Generate emits the Kyverno policies for every enabled control the profile can realise.
 func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object, error) {
 	var out []generated.Object
-	policyKinds := map[string]string{} // control id -> kind of its policy, for exceptions
-	var labellers []string             // controls whose MutatingPolicies label namespaces
+	policyRefs := map[string][]v1alpha1.PolicyRef{} // control id -> its policies, for exceptions
+	var labellers []string                          // controls whose MutatingPolicies label namespaces
 	for i := range cat.Controls {
 		c := &cat.Controls[i]
 		if !p.ControlEnabled(c.ID) || !applicable(p, c) {
 			continue
 		}
 		if c.Rule != nil && c.Realises("kyverno") {
-			vp, err := validatingPolicy(p, c)
+			vps, err := validatingPolicies(p, c)
 			if err != nil {
 				return nil, fmt.Errorf("control %s: %w", c.ID, err)
 			}
-			out = append(out, generated.Object{Dir: api.DirKyverno, Object: vp, Controls: []string{c.ID}})
-			policyKinds[c.ID] = "ValidatingPolicy"
+			for _, vp := range vps {
+				out = append(out, generated.Object{Dir: api.DirKyverno, Object: vp, Controls: []string{c.ID}})
+				policyRefs[c.ID] = append(policyRefs[c.ID], v1alpha1.PolicyRef{Name: vp.Name, Kind: "ValidatingPolicy"})
+			}
 		}
 		if r, ok := realisers[c.ID]; ok {
-			out = append(out, generated.Object{Dir: api.DirKyverno, Object: r.object(p, c.ID), Controls: []string{c.ID}})
+			for _, o := range r.objects(p, c.ID) {
+				out = append(out, generated.Object{Dir: api.DirKyverno, Object: o, Controls: []string{c.ID}})
+				if r.policyKind != "" {
+					policyRefs[c.ID] = append(policyRefs[c.ID], v1alpha1.PolicyRef{Name: o.GetName(), Kind: r.policyKind})
+				}
+			}
 			if r.labelsNamespaces {
 				labellers = append(labellers, c.ID)
-			}
-			if r.policyKind != "" {
-				policyKinds[c.ID] = r.policyKind
 			}
 		}
 	}
@@ -74,7 +78,7 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 		out = append(out, generated.Object{Dir: api.DirKyverno, Object: namespaceLabellerRole(p), Controls: labellers})
 	}
 	for _, e := range p.Spec.Exceptions {
-		if pe := exception(p, e, policyKinds); pe != nil {
+		if pe := exception(p, e, policyRefs); pe != nil {
 			out = append(out, generated.Object{Dir: api.DirKyverno, Object: pe, Controls: append([]string(nil), e.Controls...)})
 		}
 	}
@@ -84,8 +88,8 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 // realiser is how this generator realises a control in code rather than from the
 // catalogue's rule.
 type realiser struct {
-	// object builds the control's policy.
-	object func(p *profile.Profile, id string) generated.KubeObject
+	// objects builds the control's policies.
+	objects func(p *profile.Profile, id string) []generated.KubeObject
 	// labelsNamespaces: the policy mutates existing namespaces, which needs the ClusterRole
 	// that lets Kyverno's background controller label them.
 	labelsNamespaces bool
@@ -97,9 +101,14 @@ type realiser struct {
 // control it realises comes from the catalogue's rule; a catalogue test holds the two to
 // the catalogue's realisedBy (Realised).
 var realisers = map[string]realiser{
-	"POD-00":             {object: func(p *profile.Profile, id string) generated.KubeObject { return psaLabels(p, id) }, labelsNamespaces: true},
-	meshEnrolmentControl: {object: func(p *profile.Profile, _ string) generated.KubeObject { return meshEnrolment(p) }, labelsNamespaces: true},
-	"SUP-04":             {object: func(p *profile.Profile, id string) generated.KubeObject { return imageSignatures(p, id) }, policyKind: "ImageValidatingPolicy"},
+	"POD-00":             {objects: one(psaLabels), labelsNamespaces: true},
+	meshEnrolmentControl: {objects: one(func(p *profile.Profile, _ string) *kyvernov1.MutatingPolicy { return meshEnrolment(p) }), labelsNamespaces: true},
+	"SUP-04":             {objects: imageSignatures, policyKind: "ImageValidatingPolicy"},
+}
+
+// one adapts a builder of a single policy to realiser.objects.
+func one[T generated.KubeObject](f func(p *profile.Profile, id string) T) func(*profile.Profile, string) []generated.KubeObject {
+	return func(p *profile.Profile, id string) []generated.KubeObject { return []generated.KubeObject{f(p, id)} }
 }
 
 // needs are the controls that act only when the profile gives them something to act on.
@@ -179,7 +188,13 @@ func paramValue(p *profile.Profile, c *catalogue.Control, prm catalogue.Param) (
 	return nil, fmt.Errorf("parameter %s: unknown profile field %q", prm.Name, prm.From)
 }
 
-func validatingPolicy(p *profile.Profile, c *catalogue.Control) (*kyvernov1.ValidatingPolicy, error) {
+// validatingPolicies builds the control's ValidatingPolicy from its rule. Kyverno extends a
+// policy to Pod controllers only when it matches core v1 pods alone, so an autogen rule's
+// further resources (pods/ephemeralcontainers, which kubectl debug updates with the whole
+// Pod as its object) go in a companion policy, named after the subresource, with the same
+// conditions and validations, no autogen and no background scan: the main policy already
+// scans every Pod, ephemeral containers included.
+func validatingPolicies(p *profile.Profile, c *catalogue.Control) ([]*kyvernov1.ValidatingPolicy, error) {
 	r := c.Rule
 	var vars []admissionv1.Variable
 	for _, prm := range c.Params {
@@ -210,14 +225,21 @@ func validatingPolicy(p *profile.Profile, c *catalogue.Control) (*kyvernov1.Vali
 	for _, v := range r.Validations {
 		validations = append(validations, admissionv1.Validation{Expression: v.Expression, Message: v.Message, MessageExpression: v.MessageExpression})
 	}
-	match := &admissionv1.MatchResources{ResourceRules: resourceRules(r.Resources)}
-	if !c.ClusterScoped() {
-		// Excluded namespaces never reach the policy; cluster-scoped controls (RBAC, the
-		// policy plane) hold everywhere, including where the exceptions live.
-		match.NamespaceSelector = scope.New(p.Spec.Namespaces).ExcludeSelector()
+	resources, companions := r.Resources, []catalogue.ResourceRule(nil)
+	if r.Autogen {
+		resources, companions = r.Resources[:1], r.Resources[1:]
+	}
+	match := func(rules []catalogue.ResourceRule) *admissionv1.MatchResources {
+		m := &admissionv1.MatchResources{ResourceRules: resourceRules(rules)}
+		if !c.ClusterScoped() {
+			// Excluded namespaces never reach the policy; cluster-scoped controls (RBAC, the
+			// policy plane) hold everywhere, including where the exceptions live.
+			m.NamespaceSelector = scope.New(p.Spec.Namespaces).ExcludeSelector()
+		}
+		return m
 	}
 	spec := kyvernov1.ValidatingPolicySpec{
-		MatchConstraints: match,
+		MatchConstraints: match(resources),
 		MatchConditions:  conds,
 		Variables:        vars,
 		Validations:      validations,
@@ -231,16 +253,45 @@ func validatingPolicy(p *profile.Profile, c *catalogue.Control) (*kyvernov1.Vali
 		spec.AutogenConfiguration = &v1alpha1.ValidatingPolicyAutogenConfiguration{
 			PodControllers: &v1alpha1.PodControllersGenerationConfiguration{Controllers: append([]string(nil), podControllers...)},
 		}
+		if !podsOnly(resources) {
+			return nil, fmt.Errorf("autogen rule's first resource is not core v1 pods alone, which Kyverno would not extend to Pod controllers")
+		}
 	} else if podsOnly(r.Resources) {
 		// Kyverno extends a Pods-only policy to every Pod controller unless it lists no
 		// controllers, and the typed API drops an empty list when serialised.
 		return nil, fmt.Errorf("rule matches only Pods but has autogen off, which Kyverno would not honour")
 	}
-	return &kyvernov1.ValidatingPolicy{
+	out := []*kyvernov1.ValidatingPolicy{{
 		TypeMeta:   typeMeta("ValidatingPolicy"),
 		ObjectMeta: metav1.ObjectMeta{Name: generated.PolicyName(p, c.ID)},
 		Spec:       spec,
-	}, nil
+	}}
+	for _, rr := range companions {
+		suffix, err := subresourceSuffix(rr)
+		if err != nil {
+			return nil, err
+		}
+		cs := *spec.DeepCopy()
+		cs.MatchConstraints = match([]catalogue.ResourceRule{rr})
+		cs.AutogenConfiguration = nil
+		cs.EvaluationConfiguration.Background = &v1alpha1.BackgroundConfiguration{Enabled: ptr(false)}
+		out = append(out, &kyvernov1.ValidatingPolicy{
+			TypeMeta:   typeMeta("ValidatingPolicy"),
+			ObjectMeta: metav1.ObjectMeta{Name: generated.PolicyName(p, c.ID) + "-" + suffix},
+			Spec:       cs,
+		})
+	}
+	return out, nil
+}
+
+// subresourceSuffix names the companion policy for a resource rule on one core v1 pods
+// subresource: pods/ephemeralcontainers gives "ephemeralcontainers".
+func subresourceSuffix(rr catalogue.ResourceRule) (string, error) {
+	if len(rr.Resources) != 1 || !strings.HasPrefix(rr.Resources[0], "pods/") ||
+		len(rr.APIGroups) != 1 || rr.APIGroups[0] != "" || len(rr.APIVersions) != 1 || rr.APIVersions[0] != "v1" {
+		return "", fmt.Errorf("autogen rule's further resource rule %+v is not one core v1 pods subresource", rr)
+	}
+	return strings.TrimPrefix(rr.Resources[0], "pods/"), nil
 }
 
 func resourceRules(rules []catalogue.ResourceRule) []admissionv1.NamedRuleWithOperations {
@@ -337,7 +388,18 @@ func namespaceLabellerRole(p *profile.Profile) *rbacv1.ClusterRole {
 
 // imageSignatures requires every image from the allowed registries to be signed with one
 // of the profile's cosign keys.
-func imageSignatures(p *profile.Profile, id string) *kyvernov1.ImageValidatingPolicy {
+//
+// Kyverno extends it to Pod controllers only while it matches core v1 pods alone, so a
+// companion policy with the same checks matches the UPDATE of pods/ephemeralcontainers that
+// kubectl debug sends.
+func imageSignatures(p *profile.Profile, id string) []generated.KubeObject {
+	main := imageSignaturesFor(p, id, generated.PolicyName(p, id), catalogue.ResourceRule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}})
+	eph := imageSignaturesFor(p, id, generated.PolicyName(p, id)+"-ephemeralcontainers",
+		catalogue.ResourceRule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods/ephemeralcontainers"}, Operations: []string{"UPDATE"}})
+	return []generated.KubeObject{main, eph}
+}
+
+func imageSignaturesFor(p *profile.Profile, id, name string, rr catalogue.ResourceRule) *kyvernov1.ImageValidatingPolicy {
 	var refs []v1alpha1.MatchImageReference
 	for _, r := range p.Spec.Images.AllowedRegistries {
 		refs = append(refs, v1alpha1.MatchImageReference{Glob: strings.TrimSuffix(r, "/") + "/*"})
@@ -356,11 +418,11 @@ func imageSignatures(p *profile.Profile, id string) *kyvernov1.ImageValidatingPo
 	}
 	return &kyvernov1.ImageValidatingPolicy{
 		TypeMeta:   typeMeta("ImageValidatingPolicy"),
-		ObjectMeta: metav1.ObjectMeta{Name: generated.PolicyName(p, id)},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: kyvernov1.ImageValidatingPolicySpec{
 			MatchConstraints: &admissionv1.MatchResources{
 				NamespaceSelector: scope.New(p.Spec.Namespaces).ExcludeSelector(),
-				ResourceRules:     resourceRules([]catalogue.ResourceRule{{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}),
+				ResourceRules:     resourceRules([]catalogue.ResourceRule{rr}),
 			},
 			MatchConditions:      []admissionv1.MatchCondition{{Name: "in-scope", Expression: scope.New(p.Spec.Namespaces).InScopeCEL("namespaceObject", false)}},
 			ValidationAction:     actions(p, id),
@@ -383,14 +445,12 @@ func imageSignatures(p *profile.Profile, id string) *kyvernov1.ImageValidatingPo
 
 // exception waives the named controls' policies in the named namespaces until the expiry
 // day ends; Kyverno itself stops honouring it then.
-func exception(p *profile.Profile, e profile.Exception, kinds map[string]string) *kyvernov1.PolicyException {
+func exception(p *profile.Profile, e profile.Exception, policies map[string][]v1alpha1.PolicyRef) *kyvernov1.PolicyException {
 	var refs []v1alpha1.PolicyRef
 	ids := append([]string(nil), e.Controls...)
 	sort.Strings(ids)
 	for _, id := range ids {
-		if kind, ok := kinds[id]; ok {
-			refs = append(refs, v1alpha1.PolicyRef{Name: generated.PolicyName(p, id), Kind: kind})
-		}
+		refs = append(refs, policies[id]...)
 	}
 	if len(refs) == 0 {
 		return nil // every waived control is disabled or not generated: nothing to except
