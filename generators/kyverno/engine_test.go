@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	kyvernov1 "github.com/kyverno/api/api/policies.kyverno.io/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
@@ -210,6 +213,63 @@ func fixtures(t *testing.T, id string) map[string]string {
 
 func kindOf(o generated.Object) string { return o.Object.GetObjectKind().GroupVersionKind().Kind }
 
+// ephemeralCompanion reports whether o is the companion policy matching
+// pods/ephemeralcontainers. kyverno apply evaluates a resource as a CREATE of that resource and
+// never as a subresource UPDATE, so it would match nothing: the engine tests evaluate its CEL
+// through the pods policy, TestCompanionPolicyIsThePodsPolicy holds the two to the same
+// checks, and TestRealKyvernoDeniesKubectlDebug sends the subresource request.
+func ephemeralCompanion(o generated.Object) bool {
+	return strings.HasSuffix(o.Object.GetName(), "-ephemeralcontainers")
+}
+
+// TestCompanionPolicyIsThePodsPolicy: each pods/ephemeralcontainers companion has the pods
+// policy's conditions, variables, validations and actions, matches only an UPDATE of the
+// subresource, and neither autogenerates nor scans in the background.
+func TestCompanionPolicyIsThePodsPolicy(t *testing.T) {
+	p, cat := payments(t)
+	objs, err := Generate(p, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]generated.Object{}
+	for _, o := range objs {
+		byName[o.Object.GetName()] = o
+	}
+	checked := 0
+	for _, o := range objs {
+		if !ephemeralCompanion(o) || kindOf(o) != "ValidatingPolicy" {
+			continue
+		}
+		checked++
+		comp := o.Object.(*kyvernov1.ValidatingPolicy)
+		main, ok := byName[strings.TrimSuffix(comp.Name, "-ephemeralcontainers")]
+		if !ok {
+			t.Errorf("%s has no pods policy", comp.Name)
+			continue
+		}
+		pods := main.Object.(*kyvernov1.ValidatingPolicy)
+		rules := comp.Spec.MatchConstraints.ResourceRules
+		if len(rules) != 1 || !slices.Equal(rules[0].Resources, []string{"pods/ephemeralcontainers"}) ||
+			len(rules[0].Operations) != 1 || rules[0].Operations[0] != "UPDATE" {
+			t.Errorf("%s matches %+v, want only UPDATE of pods/ephemeralcontainers", comp.Name, rules)
+		}
+		if r := pods.Spec.MatchConstraints.ResourceRules; len(r) != 1 || !slices.Equal(r[0].Resources, []string{"pods"}) || pods.Spec.AutogenConfiguration == nil {
+			t.Errorf("%s: the pods policy must match pods alone and autogenerate, so Kyverno extends it to Pod controllers", pods.Name)
+		}
+		if comp.Spec.AutogenConfiguration != nil || comp.Spec.EvaluationConfiguration.Background.Enabled == nil || *comp.Spec.EvaluationConfiguration.Background.Enabled {
+			t.Errorf("%s must neither autogenerate nor scan in the background", comp.Name)
+		}
+		if !reflect.DeepEqual(comp.Spec.MatchConditions, pods.Spec.MatchConditions) || !reflect.DeepEqual(comp.Spec.Variables, pods.Spec.Variables) ||
+			!reflect.DeepEqual(comp.Spec.Validations, pods.Spec.Validations) || !reflect.DeepEqual(comp.Spec.ValidationAction, pods.Spec.ValidationAction) ||
+			!reflect.DeepEqual(comp.Spec.MatchConstraints.NamespaceSelector, pods.Spec.MatchConstraints.NamespaceSelector) {
+			t.Errorf("%s does not check what %s checks", comp.Name, pods.Name)
+		}
+	}
+	if checked < 14 {
+		t.Errorf("only %d companion policies in the payments bundle", checked)
+	}
+}
+
 // TestKyvernoEngineEnforcesEveryRule evaluates every generated ValidatingPolicy with
 // Kyverno's engine against the catalogue's fixtures: deny-* must fail, admit-* must pass.
 func TestKyvernoEngineEnforcesEveryRule(t *testing.T) {
@@ -222,7 +282,7 @@ func TestKyvernoEngineEnforcesEveryRule(t *testing.T) {
 	users, alice := fixtureUsers(t)
 	checked := 0
 	for _, o := range objs {
-		if kindOf(o) != "ValidatingPolicy" {
+		if kindOf(o) != "ValidatingPolicy" || ephemeralCompanion(o) {
 			continue
 		}
 		checked++
@@ -317,7 +377,7 @@ func TestKyvernoEngineExtendsPodRulesToControllers(t *testing.T) {
 	}
 	checked := 0
 	for _, o := range objs {
-		if kindOf(o) != "ValidatingPolicy" {
+		if kindOf(o) != "ValidatingPolicy" || ephemeralCompanion(o) {
 			continue
 		}
 		id := o.Controls[0]

@@ -322,7 +322,9 @@ func TestExceptions(t *testing.T) {
 			t.Errorf("exception refers to %s/%s, which is not generated", r.Kind, r.Name)
 		}
 	}
-	if want := []string{"ValidatingPolicy/payments-soc2-pod-10", "ValidatingPolicy/payments-soc2-pod-16"}; !slices.Equal(refs, want) {
+	// A waiver covers both of a control's policies: the pods one and its kubectl debug companion.
+	if want := []string{"ValidatingPolicy/payments-soc2-pod-10", "ValidatingPolicy/payments-soc2-pod-10-ephemeralcontainers",
+		"ValidatingPolicy/payments-soc2-pod-16", "ValidatingPolicy/payments-soc2-pod-16-ephemeralcontainers"}; !slices.Equal(refs, want) {
 		t.Errorf("policyRefs %v, want %v", refs, want)
 	}
 	want := map[string]string{api.AnnotationReason: p.Spec.Exceptions[0].Reason, api.AnnotationTicket: "SEC-142", api.AnnotationExpires: "2027-09-30"}
@@ -342,8 +344,12 @@ func TestExceptions(t *testing.T) {
 	// SUP-04 is waived through its ImageValidatingPolicy; no ticket means no ticket annotation.
 	p.Spec.Exceptions = []profile.Exception{{Name: "img", Controls: []string{"SUP-04", "NET-01"}, Namespaces: []string{"ledger"}, Reason: "r", Expires: p.Spec.Exceptions[0].Expires}}
 	pe = generate(t, p, cat)["PolicyException/payments-soc2-img"].Object.(*kyvernov1.PolicyException)
-	if len(pe.Spec.PolicyRefs) != 1 || pe.Spec.PolicyRefs[0].Kind != "ImageValidatingPolicy" {
-		t.Errorf("policyRefs %v, want the SUP-04 ImageValidatingPolicy only", pe.Spec.PolicyRefs)
+	var imgRefs []string
+	for _, r := range pe.Spec.PolicyRefs {
+		imgRefs = append(imgRefs, r.Kind+"/"+r.Name)
+	}
+	if want := []string{"ImageValidatingPolicy/payments-soc2-sup-04", "ImageValidatingPolicy/payments-soc2-sup-04-ephemeralcontainers"}; !slices.Equal(imgRefs, want) {
+		t.Errorf("policyRefs %v, want the SUP-04 ImageValidatingPolicies only", imgRefs)
 	}
 	if _, ok := pe.Annotations[api.AnnotationTicket]; ok {
 		t.Error("empty ticket annotation written")
