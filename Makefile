@@ -76,11 +76,15 @@ test: tools vet fmt tidy lint ## every test, the fuzz smoke, and the end-to-end 
 	cd bundle/fluxcompat && $(TOOLS_ENV) $(GO) test -count=1 -timeout 30m ./...
 	@echo "==> cosign's own verifier accepts Bulwark's signatures (nested module bundle/cosigncompat)"
 	cd bundle/cosigncompat && $(TOOLS_ENV) $(GO) test -count=1 -timeout 30m ./...
+	@echo "==> the POD controls against k8s.io/pod-security-admission's own evaluator, pod by pod (nested module catalogue/psscompat)"
+	cd catalogue/psscompat && $(TOOLS_ENV) $(GO) test -count=1 -timeout 30m -v ./...
 	@$(MAKE) --no-print-directory fuzz
 
-fuzz: ## bounded fuzz smoke of the profile loader
+fuzz: ## bounded fuzz smoke of the profile loader, and generated pods judged by PSS and the POD controls
 	@echo "==> fuzzing the profile loader for $(FUZZTIME)"
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) -fuzzminimizetime=200x ./profile/
+	@echo "==> fuzzing the Pod Security Standards differential for $(FUZZTIME) (longer: make fuzz FUZZTIME=10m, or go test -pss.pods=1000000 in catalogue/psscompat)"
+	cd catalogue/psscompat && $(GO) test -run='^$$' -fuzz=FuzzPodSecurityStandards -fuzztime=$(FUZZTIME) -fuzzminimizetime=200x .
 
 e2e: tools ## GitOps end to end: signed push, Flux's source-controller verifies and serves it, its kustomize-controller syncs, verify converges (~2.5-4 min warm)
 	cd bundle/fluxcompat && $(TOOLS_ENV) $(GO) test -count=1 -run TestGitOpsEndToEnd -v ./... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)'

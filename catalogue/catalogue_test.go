@@ -19,8 +19,10 @@ func load(t *testing.T) *Catalogue {
 	return cat
 }
 
-// fixedIDs are the 45 control ids of catalogue 1.0.0. Profiles, exceptions, bundles and audit
-// evidence refer to them, so an id may be added in a later version but never renamed or dropped.
+// fixedIDs are the control ids: the 45 of catalogue 1.0.0 and those added since (1.1.0: POD-18,
+// POD-19, POD-20, the Pod Security Standards checks 1.0.0 lacked). Profiles, exceptions,
+// bundles and audit evidence refer to them, so an id may be added in a later version but never
+// renamed or dropped.
 var fixedIDs = []string{
 	"NET-01", "NET-02", "NET-03", "NET-04",
 	"TLS-01", "TLS-02", "TLS-03", "TLS-04", "TLS-05",
@@ -28,6 +30,7 @@ var fixedIDs = []string{
 	"IAM-01", "IAM-02", "IAM-03", "IAM-04",
 	"POD-00", "POD-01", "POD-02", "POD-03", "POD-04", "POD-05", "POD-06", "POD-07", "POD-08",
 	"POD-09", "POD-10", "POD-11", "POD-12", "POD-13", "POD-14", "POD-15", "POD-16", "POD-17",
+	"POD-18", "POD-19", "POD-20",
 	"SUP-01", "SUP-02", "SUP-03", "SUP-04",
 	"CHG-01", "CHG-02",
 	"AVL-01", "AVL-02", "AVL-03",
@@ -92,7 +95,8 @@ var kindsByGenerator = map[string][]string{
 var pssChecks = map[string][]string{
 	"HostProcess": {"baseline"}, "Host Namespaces": {"baseline"}, "Privileged Containers": {"baseline"},
 	"Capabilities": {"baseline", "restricted"}, "HostPath Volumes": {"baseline"}, "Host Ports": {"baseline"},
-	"AppArmor": {"baseline"}, "SELinux": {"baseline"}, "/proc Mount Type": {"baseline"},
+	"AppArmor": {"baseline"}, "SELinux": {"baseline"}, "/proc Mount Type": {"baseline", "restricted"},
+	"Host Probes / Lifecycle Hooks": {"baseline"},
 	"Seccomp": {"baseline", "restricted"}, "Sysctls": {"baseline"}, "Volume Types": {"restricted"},
 	"Privilege Escalation": {"restricted"}, "Running as Non-root": {"restricted"},
 	"Running as Non-root user": {"restricted"},
@@ -109,8 +113,8 @@ var (
 
 func TestCatalogueHeader(t *testing.T) {
 	cat := load(t)
-	if cat.Version != "1.0.0" || cat.Framework != "soc2" {
-		t.Errorf("catalogue version %q framework %q, want 1.0.0 soc2", cat.Version, cat.Framework)
+	if cat.Version != "1.1.0" || cat.Framework != "soc2" || cat.Kubernetes != "1.37" {
+		t.Errorf("catalogue version %q framework %q kubernetes %q, want 1.1.0 soc2 1.37", cat.Version, cat.Framework, cat.Kubernetes)
 	}
 }
 
@@ -416,7 +420,8 @@ func TestPodSecurityStandardsCovered(t *testing.T) {
 	}
 	for _, check := range []string{"HostProcess/baseline", "Host Namespaces/baseline", "Privileged Containers/baseline",
 		"Capabilities/baseline", "HostPath Volumes/baseline", "Host Ports/baseline", "AppArmor/baseline", "SELinux/baseline",
-		"/proc Mount Type/baseline", "Sysctls/baseline", "Seccomp/restricted", "Volume Types/restricted",
+		"/proc Mount Type/baseline", "Sysctls/baseline", "Seccomp/baseline", "Host Probes / Lifecycle Hooks/baseline",
+		"/proc Mount Type/restricted", "Seccomp/restricted", "Volume Types/restricted",
 		"Privilege Escalation/restricted", "Running as Non-root/restricted", "Running as Non-root user/restricted", "Capabilities/restricted"} {
 		if !got[check] {
 			t.Errorf("no control for Pod Security Standards check %s", check)

@@ -42,6 +42,10 @@ type References struct {
 	PSS string `json:"pss,omitempty"`
 	// PSSLevel is baseline or restricted.
 	PSSLevel string `json:"pssLevel,omitempty"`
+	// PSSCheck is the identifier of the check in k8s.io/pod-security-admission's policy
+	// package (e.g. "hostProbesAndHostLifecycle") that the control implements exactly, at
+	// the catalogue's Kubernetes version; a differential test holds the two together.
+	PSSCheck string `json:"pssCheck,omitempty"`
 	// KyvernoPolicy is the kyverno/policies library directory the control mirrors, in its CEL
 	// form where the library has one, e.g. "pod-security-vpol/baseline/disallow-privileged-containers".
 	KyvernoPolicy string `json:"kyvernoPolicy,omitempty"`
@@ -139,6 +143,10 @@ type Catalogue struct {
 	Version string `json:"version"`
 	// Framework is the framework the controls map to.
 	Framework string `json:"framework"`
+	// Kubernetes is the Kubernetes minor version the bundle targets, e.g. "1.37": the POD
+	// controls implement the Pod Security Standards of that version, and the Pod Security
+	// Admission labels pin it, so the next PSS change is a change of this data.
+	Kubernetes string `json:"kubernetes"`
 	// Controls are sorted by id.
 	Controls []Control `json:"controls"`
 	// Gaps are the criteria areas out of scope, with the reason.

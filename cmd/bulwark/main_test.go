@@ -147,7 +147,7 @@ func TestControlsShowAndVersion(t *testing.T) {
 		t.Errorf("show NET-01: exit %d\n%s", code, out)
 	}
 	out, _, code = run(t, "", "version", "-o", "json")
-	if code != 0 || !strings.Contains(out, `"catalogue": "1.0.0"`) {
+	if code != 0 || !strings.Contains(out, `"catalogue": "1.1.0"`) {
 		t.Errorf("version: %s", out)
 	}
 	out, _, code = run(t, "", "completion", "bash")
