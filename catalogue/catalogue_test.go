@@ -97,7 +97,7 @@ var pssChecks = map[string][]string{
 	"Capabilities": {"baseline", "restricted"}, "HostPath Volumes": {"baseline"}, "Host Ports": {"baseline"},
 	"AppArmor": {"baseline"}, "SELinux": {"baseline"}, "/proc Mount Type": {"baseline", "restricted"},
 	"Host Probes / Lifecycle Hooks": {"baseline"},
-	"Seccomp": {"baseline", "restricted"}, "Sysctls": {"baseline"}, "Volume Types": {"restricted"},
+	"Seccomp":                       {"baseline", "restricted"}, "Sysctls": {"baseline"}, "Volume Types": {"restricted"},
 	"Privilege Escalation": {"restricted"}, "Running as Non-root": {"restricted"},
 	"Running as Non-root user": {"restricted"},
 }

@@ -249,7 +249,9 @@ var podMutations = []func(*rand.Rand, *corev1.Pod){
 	func(r *rand.Rand, p *corev1.Pod) {
 		podSC(p).WindowsOptions = &corev1.WindowsSecurityContextOptions{HostProcess: optBool(r), RunAsUserName: pick(r, (*string)(nil), ptr("ContainerUser"))}
 	},
-	func(r *rand.Rand, p *corev1.Pod) { p.Spec.Volumes = append(p.Spec.Volumes, volume(r, len(p.Spec.Volumes))) },
+	func(r *rand.Rand, p *corev1.Pod) {
+		p.Spec.Volumes = append(p.Spec.Volumes, volume(r, len(p.Spec.Volumes)))
+	},
 	func(r *rand.Rand, p *corev1.Pod) {
 		c := randomContainer(r, p)
 		key := "container.apparmor.security.beta.kubernetes.io/" + pick(r, c.Name, "not-a-container")
@@ -263,7 +265,9 @@ var podMutations = []func(*rand.Rand, *corev1.Pod){
 
 var containerMutations = []func(*rand.Rand, *corev1.Pod, *corev1.Container){
 	func(r *rand.Rand, _ *corev1.Pod, c *corev1.Container) { containerSC(c).Privileged = optBool(r) },
-	func(r *rand.Rand, _ *corev1.Pod, c *corev1.Container) { containerSC(c).AllowPrivilegeEscalation = optBool(r) },
+	func(r *rand.Rand, _ *corev1.Pod, c *corev1.Container) {
+		containerSC(c).AllowPrivilegeEscalation = optBool(r)
+	},
 	func(r *rand.Rand, _ *corev1.Pod, c *corev1.Container) {
 		sc := containerSC(c)
 		if sc.Capabilities == nil {
@@ -321,7 +325,9 @@ var containerMutations = []func(*rand.Rand, *corev1.Pod, *corev1.Container){
 	func(r *rand.Rand, _ *corev1.Pod, c *corev1.Container) {
 		containerSC(c).WindowsOptions = &corev1.WindowsSecurityContextOptions{HostProcess: optBool(r)}
 	},
-	func(r *rand.Rand, _ *corev1.Pod, c *corev1.Container) { containerSC(c).ReadOnlyRootFilesystem = optBool(r) },
+	func(r *rand.Rand, _ *corev1.Pod, c *corev1.Container) {
+		containerSC(c).ReadOnlyRootFilesystem = optBool(r)
+	},
 	func(_ *rand.Rand, _ *corev1.Pod, c *corev1.Container) { c.SecurityContext = nil },
 }
 
