@@ -77,3 +77,13 @@ func ParamSpec(p catalogue.Param) (profile.ParamSpec, error) {
 	}
 	return s, errors.Join(errs...)
 }
+
+// loadOptions are the profile loader's options for the catalogue: its control ids and
+// every control's parameters.
+func loadOptions(cat *catalogue.Catalogue) (profile.LoadOptions, error) {
+	params, err := ParamSpecs(cat)
+	if err != nil {
+		return profile.LoadOptions{}, fmt.Errorf("catalogue parameters: %w", err)
+	}
+	return profile.LoadOptions{KnownControls: cat.IDSet(), Params: params}, nil
+}
