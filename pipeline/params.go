@@ -33,10 +33,14 @@ func ParamSpecs(cat *catalogue.Catalogue) (map[string][]profile.ParamSpec, error
 
 // ParamSpec converts one catalogue parameter to the profile's ParamSpec.
 func ParamSpec(p catalogue.Param) (profile.ParamSpec, error) {
+	desc := p.Description
+	if p.From != "" {
+		desc += " Unset, it is taken from " + p.From + "."
+	}
 	s := profile.ParamSpec{
 		Name:        p.Name,
 		Type:        profile.ParamType(p.Type),
-		Description: p.Description,
+		Description: desc,
 		Default:     p.Default,
 		Enum:        p.Enum,
 		Format:      profile.ParamFormat(p.Format),

@@ -211,9 +211,9 @@ func (s ParamSpec) problems(value any) []paramProblem {
 		case d <= 0:
 			return one("%q is not a positive duration", str)
 		case s.MinDuration != 0 && d < s.MinDuration:
-			return one("%q is below the minimum of %s", str, ShortDuration(s.MinDuration))
+			return one("%q is below the minimum of %s", str, shortDuration(s.MinDuration))
 		case s.MaxDuration != 0 && d > s.MaxDuration:
-			return one("%q is above the maximum of %s", str, ShortDuration(s.MaxDuration))
+			return one("%q is above the maximum of %s", str, shortDuration(s.MaxDuration))
 		}
 	case ParamStringList:
 		var items []any
@@ -421,8 +421,8 @@ func describeValue(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// ShortDuration writes d as a Go duration without zero trailing units: 1h, not 1h0m0s.
-func ShortDuration(d time.Duration) string {
+// shortDuration writes d as a Go duration without zero trailing units: 1h, not 1h0m0s.
+func shortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

@@ -187,8 +187,8 @@ func TestParamSpecValidate(t *testing.T) {
 
 func TestShortDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{time.Hour: "1h", 90 * time.Minute: "1h30m", 2160 * time.Hour: "2160h", 30 * time.Second: "30s", 1500 * time.Millisecond: "1.5s", 61 * time.Second: "1m1s"} {
-		if got := ShortDuration(d); got != want {
-			t.Errorf("ShortDuration(%v) = %q, want %q", d, got, want)
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 }

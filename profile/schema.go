@@ -202,10 +202,10 @@ func (s ParamSpec) schema() map[string]any {
 		out["pattern"] = durationPattern
 		var bounds []string
 		if s.MinDuration != 0 {
-			bounds = append(bounds, "at least "+ShortDuration(s.MinDuration))
+			bounds = append(bounds, "at least "+shortDuration(s.MinDuration))
 		}
 		if s.MaxDuration != 0 {
-			bounds = append(bounds, "at most "+ShortDuration(s.MaxDuration))
+			bounds = append(bounds, "at most "+shortDuration(s.MaxDuration))
 		}
 		if len(bounds) > 0 {
 			b := strings.Join(bounds, " and ")
