@@ -66,6 +66,17 @@ type Param struct {
 	// From names a profile field that supplies the value instead of the default,
 	// e.g. spec.images.allowedRegistries.
 	From string `json:"from,omitempty"`
+	// Enum lists the values a string, or each element of a stringList, may take; empty
+	// allows any value of the Format.
+	Enum []string `json:"enum,omitempty"`
+	// Format is the syntax of a string, or of each element of a stringList, e.g. capability
+	// or namespace (one of the profile package's ParamFormats); empty allows any string.
+	Format string `json:"format,omitempty"`
+	// Minimum is the least value admitted, inclusive: a number for an int, a Go duration
+	// (e.g. 1h) for a duration. Unset is unbounded (a duration is always above zero).
+	Minimum any `json:"minimum,omitempty"`
+	// Maximum is the greatest value admitted, inclusive, written as Minimum is.
+	Maximum any `json:"maximum,omitempty"`
 }
 
 // Realisation names a generator and the object kinds it emits for a control.

@@ -35,7 +35,11 @@ func Load(path string, stdin io.Reader) (*profile.Profile, *catalogue.Catalogue,
 	if _, err := os.Stat(path); err != nil {
 		return nil, nil, exitcode.AsBadInput(fmt.Errorf("loading profile: %w", err))
 	}
-	p, err := profile.Load(path, profile.LoadOptions{KnownControls: cat.IDSet()})
+	opts, err := loadOptions(cat)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := profile.Load(path, opts)
 	return p, cat, badInput(err)
 }
 
@@ -45,7 +49,11 @@ func LoadBytes(name string, data []byte) (*profile.Profile, *catalogue.Catalogue
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := profile.LoadBytes(name, data, profile.LoadOptions{KnownControls: cat.IDSet()})
+	opts, err := loadOptions(cat)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := profile.LoadBytes(name, data, opts)
 	return p, cat, badInput(err)
 }
 

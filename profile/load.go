@@ -22,6 +22,11 @@ type LoadOptions struct {
 	// KnownControls is the set of valid control ids; nil skips the check (profile knows no
 	// catalogue of its own).
 	KnownControls map[string]bool
+	// Params describes the parameters of each control, by control id; nil skips the
+	// parameter checks. A control absent from Params has no parameters.
+	// Every parameter a profile sets is checked against its spec (type, enum, format,
+	// bounds), and a name the spec does not list is refused.
+	Params map[string][]ParamSpec
 	// Now is the reference time for exception expiry; zero means time.Now().
 	Now time.Time
 }

@@ -30,7 +30,9 @@ var catalogueIDs = func() map[string]bool {
 
 var testNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
-func opts() LoadOptions { return LoadOptions{KnownControls: catalogueIDs, Now: testNow} }
+func opts() LoadOptions {
+	return LoadOptions{KnownControls: catalogueIDs, Params: testParams, Now: testNow}
+}
 
 func TestExamplesAndStarterLoad(t *testing.T) {
 	files, err := filepath.Glob("../examples/*.yaml")

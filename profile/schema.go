@@ -2,6 +2,7 @@ package profile
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 
@@ -66,9 +67,21 @@ var (
 	}
 )
 
+// SchemaOptions tune Schema.
+type SchemaOptions struct {
+	// Params describes each control's parameters by control id, as LoadOptions.Params does.
+	// spec.controls.params then admits only these control ids, each only its parameters, each
+	// typed and constrained. Nil leaves spec.controls.params free-form.
+	Params map[string][]ParamSpec
+}
+
 // Schema returns a JSON Schema (draft 2020-12) of the profile, for editors.
-func Schema() []byte {
+func Schema(opts SchemaOptions) []byte {
 	s := schemaFor(reflect.TypeOf(Profile{}), "")
+	if opts.Params != nil {
+		controls := s["properties"].(map[string]any)["spec"].(map[string]any)["properties"].(map[string]any)["controls"].(map[string]any)["properties"].(map[string]any)
+		controls["params"] = paramsSchema(opts.Params)
+	}
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	s["$id"] = "https://bulwark.dev/schemas/profile-v1alpha1.json"
 	s["title"] = "Bulwark Profile (" + APIVersion + ")"
@@ -137,3 +150,122 @@ func joinSchema(path, name string) string {
 	}
 	return path + "." + name
 }
+
+// paramsSchema constrains spec.controls.params: known control ids only, each an object of
+// its own parameters only.
+func paramsSchema(specs map[string][]ParamSpec) map[string]any {
+	props := map[string]any{}
+	for id, list := range specs {
+		ps := map[string]any{}
+		for _, spec := range list {
+			ps[spec.Name] = spec.schema()
+		}
+		props[id] = map[string]any{
+			"type":                 "object",
+			"additionalProperties": false,
+			"properties":           ps,
+			"description":          "Parameters of " + id + " (see 'bulwark controls show " + id + "').",
+		}
+	}
+	return map[string]any{
+		"type":                 "object",
+		"additionalProperties": false,
+		"properties":           props,
+		"description":          schemaDescriptions["spec.controls.params"],
+	}
+}
+
+// durationPattern matches a positive Go duration without a sign, e.g. 2160h or 1h30m.
+const durationPattern = `^(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`
+
+// schema renders the spec as a JSON Schema; what a schema cannot say (duration bounds) is
+// written into the description, and Load still checks it.
+func (s ParamSpec) schema() map[string]any {
+	out := map[string]any{}
+	desc := s.Description
+	switch s.Type {
+	case ParamString:
+		out["type"] = "string"
+		s.stringSchema(out)
+	case ParamInt:
+		out["type"] = "integer"
+		if s.Minimum != nil {
+			out["minimum"] = *s.Minimum
+		}
+		if s.Maximum != nil {
+			out["maximum"] = *s.Maximum
+		}
+	case ParamBool:
+		out["type"] = "boolean"
+	case ParamDuration:
+		out["type"] = "string"
+		out["pattern"] = durationPattern
+		var bounds []string
+		if s.MinDuration != 0 {
+			bounds = append(bounds, "at least "+shortDuration(s.MinDuration))
+		}
+		if s.MaxDuration != 0 {
+			bounds = append(bounds, "at most "+shortDuration(s.MaxDuration))
+		}
+		if len(bounds) > 0 {
+			b := strings.Join(bounds, " and ")
+			desc = strings.TrimSpace(fmt.Sprintf("%s %s%s.", desc, strings.ToUpper(b[:1]), b[1:]))
+		}
+	case ParamStringList:
+		out["type"] = "array"
+		out["uniqueItems"] = true
+		items := map[string]any{"type": "string"}
+		s.stringSchema(items)
+		out["items"] = items
+	}
+	if desc != "" {
+		out["description"] = desc
+	}
+	if s.Default != nil {
+		out["default"] = s.Default
+	}
+	return out
+}
+
+// stringSchema adds the constraints of Enum and Format to the schema of a string.
+func (s ParamSpec) stringSchema(out map[string]any) {
+	if len(s.Enum) > 0 {
+		out["enum"] = s.Enum
+		return
+	}
+	switch s.Format {
+	case FormatLabelKey:
+		out["pattern"] = labelKeyPattern
+		out["maxLength"] = 253 + 1 + 63
+	case FormatNamespace:
+		out["pattern"] = dnsLabelPattern
+		out["maxLength"] = 63
+	case FormatDNSSubdomain:
+		out["pattern"] = dnsSubdomainPattern
+		out["maxLength"] = 253
+	case FormatRBACName:
+		out["pattern"] = `^[^/%]+$`
+		out["not"] = map[string]any{"enum": []string{".", ".."}}
+	case FormatUsername:
+		out["pattern"] = `^\S(.*\S)?$`
+	case FormatCapability:
+		out["enum"] = Capabilities
+	case FormatSysctl:
+		out["pattern"] = sysctlRE.String()
+		out["maxLength"] = sysctlMaxLength
+	case FormatSELinuxType:
+		out["pattern"] = selinuxTypeRE.String()
+	case FormatRegistryPrefix:
+		out["pattern"] = registryPrefixRE.String()
+	case FormatRegexp:
+		out["format"] = "regex"
+		out["minLength"] = 1
+	}
+}
+
+// Patterns of Kubernetes names, as the apimachinery validation functions check them.
+const (
+	dnsLabelPattern     = `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	dnsSubdomainPattern = `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	labelKeyPattern     = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`
+)

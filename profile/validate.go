@@ -195,20 +195,28 @@ func (v *validator) labelKey(path, k string) {
 // registryPrefixRE: host[:port][/path...][/], lower-case, no scheme, tag or digest.
 var registryPrefixRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*/?$`)
 
+// registryPrefixProblem says what is wrong with an image reference prefix, or "".
+func registryPrefixProblem(r string) string {
+	switch {
+	case strings.TrimSpace(r) == "":
+		return "is empty (a registry prefix such as ghcr.io/acme/)"
+	case strings.Contains(r, "://"):
+		return fmt.Sprintf("%q has a URL scheme (write the image prefix without it, e.g. ghcr.io/acme/)", r)
+	case strings.ContainsAny(r, "@") || !registryPrefixRE.MatchString(r):
+		return fmt.Sprintf("%q is not a registry prefix (host[:port][/path]/, lower-case, no tag or digest, e.g. ghcr.io/acme/)", r)
+	case !strings.Contains(r, "/") && !strings.Contains(r, "."):
+		return fmt.Sprintf("%q has no registry host (e.g. docker.io/library/ or ghcr.io/acme/)", r)
+	}
+	return ""
+}
+
 func (v *validator) images(im *Images) {
 	seen := map[string]bool{}
 	for i, r := range im.AllowedRegistries {
 		p := fmt.Sprintf("spec.images.allowedRegistries[%d]", i)
-		switch {
-		case strings.TrimSpace(r) == "":
-			v.at(p, "is empty (a registry prefix such as ghcr.io/acme/)")
-		case strings.Contains(r, "://"):
-			v.at(p, "%q has a URL scheme (write the image prefix without it, e.g. ghcr.io/acme/)", r)
-		case strings.ContainsAny(r, "@") || !registryPrefixRE.MatchString(r):
-			v.at(p, "%q is not a registry prefix (host[:port][/path]/, lower-case, no tag or digest, e.g. ghcr.io/acme/)", r)
-		case !strings.Contains(r, "/") && !strings.Contains(r, "."):
-			v.at(p, "%q has no registry host (e.g. docker.io/library/ or ghcr.io/acme/)", r)
-		case seen[r]:
+		if msg := registryPrefixProblem(r); msg != "" {
+			v.at(p, "%s", msg)
+		} else if seen[r] {
 			v.at(p, "%q is listed twice", r)
 		}
 		seen[r] = true
@@ -379,7 +387,9 @@ func (v *validator) controls(c *Controls) {
 		seen[id] = true
 	}
 	for _, id := range sortedKeys(c.Params) {
-		v.controlID(join("spec.controls.params", id), id)
+		p := join("spec.controls.params", id)
+		v.controlID(p, id)
+		v.params(p, id, c.Params[id])
 	}
 	for _, id := range sortedKeys(c.Enforcement) {
 		p := join("spec.controls.enforcement", id)

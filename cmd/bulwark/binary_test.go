@@ -159,3 +159,55 @@ func testRoot(t *testing.T) string {
 	}
 	return root
 }
+
+// TestParamDefectsThroughTheBinary runs the defects of control parameters as a user met
+// them: a value of the wrong type or format passed validate (exit 0) and then failed build
+// with exit 3 and no line, and a misspelt parameter name was silently ignored. Now validate
+// and build agree: exit 2, with the file, line and column of the value (or of a misspelt
+// key) and the parameter's path.
+func TestParamDefectsThroughTheBinary(t *testing.T) {
+	dir := t.TempDir()
+	const head = `apiVersion: bulwark.dev/v1alpha1
+kind: Profile
+metadata:
+  name: demo
+spec:
+  framework: soc2
+  namespaces:
+    include: [payments]
+  controls:
+    params:
+`
+	for _, tc := range []struct {
+		name, params, want string
+	}{
+		{"a duration that is not one", "      TLS-05: {maxDuration: forever}\n",
+			`:11:29: spec.controls.params.TLS-05.maxDuration: "forever" is not a duration`},
+		{"a duration below the control's minimum", "      TLS-05: {maxDuration: 30m}\n",
+			`:11:29: spec.controls.params.TLS-05.maxDuration: "30m" is below the minimum of 1h`},
+		{"a string for a list", "      POD-04: {allowedCapabilities: SYS_ADMIN}\n",
+			`:11:37: spec.controls.params.POD-04.allowedCapabilities: expected a list of strings, got string "SYS_ADMIN"`},
+		{"a misspelt parameter name", "      POD-04: {allowedCapabilites: [NET_BIND_SERVICE]}\n",
+			`:11:16: spec.controls.params.POD-04.allowedCapabilites: unknown parameter "allowedCapabilites" (did you mean "allowedCapabilities"?`},
+		{"a bad list element", "      POD-04:\n        allowedCapabilities:\n          - NET_BIND_SERVICE\n          - CAP_SYS_ADMIN\n",
+			`:14:13: spec.controls.params.POD-04.allowedCapabilities[1]: "CAP_SYS_ADMIN" is not a capability name`},
+		{"an integer below the control's minimum", "      AVL-03: {minReplicas: 1}\n",
+			`:11:29: spec.controls.params.AVL-03.minReplicas: 1 is below the minimum of 2`},
+		{"a value outside the enum", "      NET-04: {allowedServiceTypes: [ClusterIP, NodePrt]}\n",
+			`:11:49: spec.controls.params.NET-04.allowedServiceTypes[1]: "NodePrt" is not allowed (did you mean "NodePort"?`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+			if err := os.WriteFile(path, []byte(head+tc.params), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			want := path + tc.want
+			for _, args := range [][]string{{"validate", "-f", path}, {"build", "-f", path, "-o", filepath.Join(dir, "out")}} {
+				out, code := exe(t, dir, nil, args...)
+				if code != 2 || !strings.Contains(out, want) {
+					t.Errorf("%s: exit %d, want 2 with %q:\n%s", args[0], code, want, out)
+				}
+			}
+		})
+	}
+}

@@ -153,11 +153,24 @@ func writeControl(w io.Writer, c *catalogue.Control) error {
 	if len(c.Params) > 0 {
 		b.WriteString("\nParameters (spec.controls.params." + c.ID + "):\n")
 		for _, p := range c.Params {
-			from := ""
-			if p.From != "" {
-				from = ", from " + p.From
+			typ := p.Type
+			switch {
+			case p.Format != "":
+				typ += " of " + p.Format
+			case len(p.Enum) > 0:
+				typ += " of " + strings.Join(p.Enum, "|")
 			}
-			fmt.Fprintf(&b, "  %s (%s, default %v%s): %s\n", p.Name, p.Type, p.Default, from, p.Description)
+			extra := ""
+			if p.Minimum != nil {
+				extra += fmt.Sprintf(", minimum %v", p.Minimum)
+			}
+			if p.Maximum != nil {
+				extra += fmt.Sprintf(", maximum %v", p.Maximum)
+			}
+			if p.From != "" {
+				extra += ", from " + p.From
+			}
+			fmt.Fprintf(&b, "  %s (%s, default %v%s): %s\n", p.Name, typ, p.Default, extra, p.Description)
 		}
 	}
 	if c.Rule != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/internal/testenv"
 )
 
@@ -138,6 +139,31 @@ func TestSchemaIsJSON(t *testing.T) {
 		if _, ok := spec[k]; !ok {
 			t.Errorf("schema lacks spec.%s", k)
 		}
+	}
+	// spec.controls.params is constrained per control, as validate checks it.
+	params := spec["controls"].(map[string]any)["properties"].(map[string]any)["params"].(map[string]any)
+	if params["additionalProperties"] != false {
+		t.Error("spec.controls.params admits unknown control ids")
+	}
+	byID, _ := params["properties"].(map[string]any)
+	cat, err := catalogue.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(byID) != len(cat.Controls) {
+		t.Errorf("spec.controls.params names %d controls, want every control of the catalogue", len(byID))
+	}
+	tls, _ := byID["TLS-05"].(map[string]any)
+	if tls == nil || tls["additionalProperties"] != false {
+		t.Fatalf("TLS-05 params schema = %v", tls)
+	}
+	d, _ := tls["properties"].(map[string]any)["maxDuration"].(map[string]any)
+	if d["type"] != "string" || d["pattern"] == nil {
+		t.Errorf("TLS-05 maxDuration schema = %v", d)
+	}
+	caps, _ := byID["POD-04"].(map[string]any)["properties"].(map[string]any)["allowedCapabilities"].(map[string]any)
+	if caps["type"] != "array" || caps["items"].(map[string]any)["enum"] == nil {
+		t.Errorf("POD-04 allowedCapabilities schema = %v", caps)
 	}
 }
 

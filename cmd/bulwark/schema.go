@@ -3,10 +3,13 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/pipeline"
 	"bulwark.dev/bulwark/profile"
 )
 
-// NewCmdSchema prints the profile's JSON Schema for editors.
+// NewCmdSchema prints the profile's JSON Schema for editors, with each control's parameters
+// constrained as validate checks them.
 func NewCmdSchema() *cobra.Command {
 	return &cobra.Command{
 		Use:   "schema",
@@ -16,7 +19,15 @@ func NewCmdSchema() *cobra.Command {
   # yaml-language-server: $schema=./bulwark-profile.schema.json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := cmd.OutOrStdout().Write(profile.Schema())
+			cat, err := catalogue.Load()
+			if err != nil {
+				return err
+			}
+			params, err := pipeline.ParamSpecs(cat)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(profile.Schema(profile.SchemaOptions{Params: params}))
 			return err
 		},
 	}
