@@ -38,13 +38,20 @@ type IndexSpec struct {
 	Catalogue string `json:"catalogue"`
 	// Scope is the profile spec, defaulted: namespaces, mesh, network, exceptions.
 	Scope profile.Spec `json:"scope"`
-	// Controls are the controls in force, with their TSC points, sorted by id.
+	// Controls are the controls the bundle realises, with their TSC points, sorted by id:
+	// each is named by at least one object's bulwark.dev/controls annotation, or is checked
+	// by verify alone (realisedBy: verify). Only these, and only their TSC points, are
+	// claimed anywhere: summaries, validate, diff, the OCI annotation dev.bulwark.controls.
 	Controls []IndexControl `json:"controls"`
+	// NotRealised are the controls the profile enables but the bundle does not realise,
+	// sorted by id, each with the reason the generator that skipped it gave (e.g. no
+	// sensitive tier). Verify does not check them.
+	NotRealised []NotRealisedControl `json:"notRealised,omitempty"`
 	// Objects are every object in the bundle, sorted by file.
 	Objects []IndexObject `json:"objects"`
 }
 
-// IndexControl is a control in force.
+// IndexControl is a control the bundle realises.
 type IndexControl struct {
 	ID    string   `json:"id"`
 	Title string   `json:"title"`
@@ -53,6 +60,15 @@ type IndexControl struct {
 	Enforcement string `json:"enforcement,omitempty"`
 	// Probe says what verify checks.
 	Probe string `json:"probe,omitempty"`
+}
+
+// NotRealisedControl is an enabled control the bundle holds nothing for, and why.
+type NotRealisedControl struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	// Reason says what the profile would need for the control to be realised, e.g.
+	// "no sensitive tier: spec.namespaces.sensitive selects nothing".
+	Reason string `json:"reason"`
 }
 
 // IndexObject is one object file in the bundle.

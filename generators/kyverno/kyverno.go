@@ -49,7 +49,7 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 	var labellers []string             // controls whose MutatingPolicies label namespaces
 	for i := range cat.Controls {
 		c := &cat.Controls[i]
-		if !p.ControlEnabled(c.ID) || !applicable(p, c) {
+		if !p.ControlEnabled(c.ID) || !realises(c) || skipReason(p, c) != "" {
 			continue
 		}
 		if c.Rule != nil && c.Realises("kyverno") {
@@ -74,8 +74,10 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 		out = append(out, generated.Object{Dir: api.DirKyverno, Object: namespaceLabellerRole(p), Controls: labellers})
 	}
 	for _, e := range p.Spec.Exceptions {
-		if pe := exception(p, e, policyKinds); pe != nil {
-			out = append(out, generated.Object{Dir: api.DirKyverno, Object: pe, Controls: append([]string(nil), e.Controls...)})
+		if pe, waived := exception(p, e, policyKinds); pe != nil {
+			// Traced to the controls whose policies it waives: an exception naming a control
+			// the bundle does not realise must not make the bundle claim it.
+			out = append(out, generated.Object{Dir: api.DirKyverno, Object: pe, Controls: waived})
 		}
 	}
 	return out, nil
@@ -102,16 +104,31 @@ var realisers = map[string]realiser{
 	"SUP-04":             {object: func(p *profile.Profile, id string) generated.KubeObject { return imageSignatures(p, id) }, policyKind: "ImageValidatingPolicy"},
 }
 
+// need is what a conditional control requires of the profile, and what to say when the
+// profile does not give it.
+type need struct {
+	met    func(*profile.Profile) bool
+	reason string
+}
+
+// Reasons a control is not realised, shared with the other generators that skip the same
+// controls for the same profile gaps.
+const (
+	ReasonNoSensitiveTier = "no sensitive tier: neither spec.namespaces.sensitive nor spec.namespaces.sensitiveInclude is set"
+	ReasonNoMesh          = "no mesh: spec.mesh.provider is not istio"
+	ReasonNoIssuers       = "no issuers in spec.tls.issuers"
+)
+
 // needs are the controls that act only when the profile gives them something to act on.
-var needs = map[string]func(*profile.Profile) bool{
-	"TLS-01": meshIstio,
-	"TLS-02": meshIstio,
-	"TLS-03": func(p *profile.Profile) bool {
+var needs = map[string]need{
+	"TLS-01": {meshIstio, ReasonNoMesh},
+	"TLS-02": {meshIstio, ReasonNoMesh},
+	"TLS-03": {func(p *profile.Profile) bool {
 		return p.Spec.TLS.RequireIngressTLS == nil || *p.Spec.TLS.RequireIngressTLS
-	},
-	"TLS-04": func(p *profile.Profile) bool { return len(p.Spec.TLS.Issuers) > 0 },
-	"SUP-01": func(p *profile.Profile) bool { return len(p.Spec.Images.AllowedRegistries) > 0 },
-	"SUP-04": func(p *profile.Profile) bool { return len(p.Spec.Images.SignatureKeys) > 0 },
+	}, "spec.tls.requireIngressTLS is false"},
+	"TLS-04": {func(p *profile.Profile) bool { return len(p.Spec.TLS.Issuers) > 0 }, ReasonNoIssuers},
+	"SUP-01": {func(p *profile.Profile) bool { return len(p.Spec.Images.AllowedRegistries) > 0 }, "no registries in spec.images.allowedRegistries"},
+	"SUP-04": {func(p *profile.Profile) bool { return len(p.Spec.Images.SignatureKeys) > 0 }, "no trusted keys in spec.images.signatureKeys"},
 }
 
 func meshIstio(p *profile.Profile) bool { return p.Spec.Mesh.Provider == profile.MeshIstio }
@@ -131,16 +148,39 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// applicable reports whether the profile gives the control something to act on.
-func applicable(p *profile.Profile, c *catalogue.Control) bool {
-	if c.SensitiveOnly() && !scope.New(p.Spec.Namespaces).HasSensitiveTier() {
-		return false
-	}
-	if need, ok := needs[c.ID]; ok {
-		return need(p)
-	}
-	// POD-00's namespace labels are realised as a MutatingPolicy (the psa realisation).
+// realises reports whether this generator realises the control at all; skipReason says
+// whether a profile gives it something to act on. POD-00's namespace labels are realised as
+// a MutatingPolicy (the psa realisation).
+func realises(c *catalogue.Control) bool {
 	return c.Realises("kyverno") || c.Realises("psa")
+}
+
+// skipReason says why the profile gives an enabled control nothing to act on, or "" when
+// it does.
+func skipReason(p *profile.Profile, c *catalogue.Control) string {
+	if c.SensitiveOnly() && !scope.New(p.Spec.Namespaces).HasSensitiveTier() {
+		return ReasonNoSensitiveTier
+	}
+	if n, ok := needs[c.ID]; ok && !n.met(p) {
+		return n.reason
+	}
+	return ""
+}
+
+// NotRealised returns, for every enabled control this generator realises in general but
+// skips for this profile, the reason it skips it.
+func NotRealised(p *profile.Profile, cat *catalogue.Catalogue) map[string]string {
+	out := map[string]string{}
+	for i := range cat.Controls {
+		c := &cat.Controls[i]
+		if !p.ControlEnabled(c.ID) || !realises(c) {
+			continue
+		}
+		if r := skipReason(p, c); r != "" {
+			out[c.ID] = r
+		}
+	}
+	return out
 }
 
 func actions(p *profile.Profile, id string) []admissionv1.ValidationAction {
@@ -382,18 +422,21 @@ func imageSignatures(p *profile.Profile, id string) *kyvernov1.ImageValidatingPo
 }
 
 // exception waives the named controls' policies in the named namespaces until the expiry
-// day ends; Kyverno itself stops honouring it then.
-func exception(p *profile.Profile, e profile.Exception, kinds map[string]string) *kyvernov1.PolicyException {
+// day ends; Kyverno itself stops honouring it then. It also returns the controls whose
+// policies it names.
+func exception(p *profile.Profile, e profile.Exception, kinds map[string]string) (*kyvernov1.PolicyException, []string) {
 	var refs []v1alpha1.PolicyRef
+	var waived []string
 	ids := append([]string(nil), e.Controls...)
 	sort.Strings(ids)
 	for _, id := range ids {
 		if kind, ok := kinds[id]; ok {
 			refs = append(refs, v1alpha1.PolicyRef{Name: generated.PolicyName(p, id), Kind: kind})
+			waived = append(waived, id)
 		}
 	}
 	if len(refs) == 0 {
-		return nil // every waived control is disabled or not generated: nothing to except
+		return nil, nil // every waived control is disabled or not generated: nothing to except
 	}
 	end := metav1.NewTime(e.Expires.Time.AddDate(0, 0, 1).UTC().Truncate(24 * time.Hour))
 	annotations := map[string]string{
@@ -419,5 +462,5 @@ func exception(p *profile.Profile, e profile.Exception, kinds map[string]string)
 			}},
 			ExpiresAt: &end,
 		},
-	}
+	}, waived
 }
