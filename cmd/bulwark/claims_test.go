@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// minimalProfile is the smallest valid profile: one named namespace, every default. Eight
+// enabled controls have nothing to act on in it (no sensitive tier, mesh, issuers,
+// registries, signing keys or ingress namespaces).
+const minimalProfile = `apiVersion: bulwark.dev/v1alpha1
+kind: Profile
+metadata:
+  name: demo
+spec:
+  framework: soc2
+  namespaces:
+    include: [payments]
+`
+
+var unrealisedInMinimal = []string{"AVL-03", "NET-03", "SUP-01", "SUP-03", "SUP-04", "TLS-01", "TLS-02", "TLS-04"}
+
+// TestValidateCountsRealisedControls: validate says how many enabled controls the bundle
+// would realise and names the others with the reason, instead of "45 of 45 in force".
+func TestValidateCountsRealisedControls(t *testing.T) {
+	out, errOut, code := run(t, minimalProfile, "validate", "-f", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "37 of 45 enabled controls realised") {
+		t.Errorf("validate does not count realised controls:\n%s", out)
+	}
+	for _, id := range unrealisedInMinimal {
+		if !strings.Contains(out, id+" (") {
+			t.Errorf("validate does not name %s as not realised with its reason:\n%s", id, out)
+		}
+	}
+	out, _, _ = run(t, minimalProfile, "validate", "-f", "-", "-o", "json")
+	var res ValidateResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Controls) != 37 || len(res.NotRealised) != len(unrealisedInMinimal) {
+		t.Errorf("validate -o json: %d controls, %d not realised; want 37, %d", len(res.Controls), len(res.NotRealised), len(unrealisedInMinimal))
+	}
+	for _, id := range res.Controls {
+		for _, not := range unrealisedInMinimal {
+			if id == not {
+				t.Errorf("validate -o json claims %s", id)
+			}
+		}
+	}
+}
+
+// TestBuildSummaryClaimsOnlyRealisedControls: build --summary lists realised controls and
+// their TSC points only, and says which enabled controls are not realised.
+func TestBuildSummaryClaimsOnlyRealisedControls(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(path, []byte(minimalProfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, "", "build", "-f", path, "-o", filepath.Join(dir, "out"), "--summary")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	var controls, tsc, not string
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "controls: "):
+			controls = l
+		case strings.HasPrefix(l, "TSC points: "):
+			tsc = l
+		case strings.HasPrefix(l, "not realised: "):
+			not = l
+		}
+	}
+	if !strings.HasPrefix(controls, "controls: 37 ") {
+		t.Errorf("summary: %q", controls)
+	}
+	for _, id := range unrealisedInMinimal {
+		if strings.Contains(controls, id) {
+			t.Errorf("summary claims %s: %q", id, controls)
+		}
+		if !strings.Contains(not, id) {
+			t.Errorf("summary does not say %s is not realised: %q", id, not)
+		}
+	}
+	if strings.Contains(tsc, "A1.2") {
+		t.Errorf("summary claims A1.2: %q", tsc)
+	}
+}
