@@ -130,7 +130,7 @@ type Report struct {
 	// NotApplicable are the enabled controls the bundle does not realise (its index's
 	// notRealised), which verify does not check.
 	NotApplicable []NotApplicable `json:"notApplicable,omitempty"`
-	Stats    Stats           `json:"stats"`
+	Stats         Stats           `json:"stats"`
 	// Error is set when the cluster could not be checked (unreachable, forbidden).
 	Error string `json:"error,omitempty"`
 }
