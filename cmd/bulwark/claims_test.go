@@ -93,3 +93,40 @@ func TestBuildSummaryClaimsOnlyRealisedControls(t *testing.T) {
 		t.Errorf("summary claims A1.2: %q", tsc)
 	}
 }
+
+// TestControlsGapsListsEveryUncoveredPoint: controls gaps names every SOC 2 point no control
+// serves, each with a reason, including the common criteria the catalogue used to omit.
+func TestControlsGapsListsEveryUncoveredPoint(t *testing.T) {
+	out, errOut, code := run(t, "", "controls", "gaps")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	for _, p := range []string{"CC1.1", "CC1.5", "CC2.3", "CC3.4", "CC4.2", "CC5.3", "CC6.4", "CC6.5", "CC7.3", "CC7.4", "CC7.5",
+		"CC9.1", "CC9.2", "C1.1", "C1.2", "PI1.1", "P8.1", "A1.2", "A1.3"} {
+		if !strings.Contains(out, p+" ") {
+			t.Errorf("controls gaps omits %s:\n%s", p, out)
+		}
+	}
+	if !strings.Contains(out, "50 of 61") {
+		t.Errorf("controls gaps does not count the uncovered points:\n%s", out)
+	}
+	out, _, _ = run(t, "", "controls", "gaps", "-o", "json")
+	var gaps []struct {
+		TSC     []string `json:"tsc"`
+		Reason  string   `json:"reason"`
+		Partial bool     `json:"partial"`
+	}
+	if err := json.Unmarshal([]byte(out), &gaps); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range gaps {
+		if g.Reason == "" {
+			t.Errorf("gap %v has no reason", g.TSC)
+		}
+		n += len(g.TSC)
+	}
+	if n != 51 { // 50 uncovered, and A1.2 partially covered
+		t.Errorf("controls gaps -o json lists %d points, want 51", n)
+	}
+}
