@@ -8,6 +8,7 @@ import (
 	"bulwark.dev/bulwark/bundle"
 	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators"
 	"bulwark.dev/bulwark/pipeline"
 )
 
@@ -57,14 +58,7 @@ func realisedByObjects(b *bundle.Bundle) map[string]bool {
 	return m
 }
 
-func verifyOnly(c *catalogue.Control) bool {
-	for _, r := range c.RealisedBy {
-		if r.Generator != "verify" {
-			return false
-		}
-	}
-	return len(c.RealisedBy) > 0
-}
+func verifyOnly(c *catalogue.Control) bool { return generators.VerifyOnly(c) }
 
 // TestMinimalProfileClaimsOnlyRealisedControls: the index, and so the summary, diff and
 // validate, lists exactly the controls an object or a verify probe realises; the eight the
@@ -183,5 +177,36 @@ func TestExamplesClaimEqualsBundle(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRealisedWhenMatchesBuilds: 'controls show' says a control is realised "always when
+// enabled" only if every test bundle with it enabled realises it, and names a condition for
+// every control some bundle leaves unrealised.
+func TestRealisedWhenMatchesBuilds(t *testing.T) {
+	cat, err := catalogue.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundles := []*bundle.Bundle{buildMinimal(t)}
+	for _, name := range []string{"brownfield-audit", "payments", "saas-starter"} {
+		b, err := pipeline.BuildFile("../examples/"+name+".yaml", nil, "1.0.0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundles = append(bundles, b)
+	}
+	for _, b := range bundles {
+		for _, n := range b.Index.Spec.NotRealised {
+			c, _ := cat.Get(n.ID)
+			if generators.RealisedWhen(c) == "" {
+				t.Errorf("%s: %s is not realised (%s), but RealisedWhen says always", b.Index.Spec.Profile, n.ID, n.Reason)
+			}
+		}
+	}
+	for _, c := range cat.Controls {
+		if generators.VerifyOnly(&c) && generators.RealisedWhen(&c) != "" {
+			t.Errorf("%s is verify-only but has a condition", c.ID)
+		}
 	}
 }

@@ -61,6 +61,28 @@ func VerifyOnly(c *catalogue.Control) bool {
 	return len(c.RealisedBy) > 0
 }
 
+// RealisedWhen says when a bundle realises the enabled control: what its profile must give
+// the generators, "" when every bundle with the control enabled realises it. It states the
+// same conditions the generators' NotRealised reasons report.
+func RealisedWhen(c *catalogue.Control) string {
+	if VerifyOnly(c) {
+		return ""
+	}
+	conds := kyverno.When(c)
+	if c.Realises("network") {
+		conds = append(conds, network.When(c.ID)...)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, w := range conds {
+		if !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, "; and ")
+}
+
 // Claims splits the profile's enabled controls into those the bundle realises (at least one
 // of objs names it, or verify alone realises it) and those it does not, with the reason the
 // generator that skipped it gave. It is the one place that decides what a bundle claims:

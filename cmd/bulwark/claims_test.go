@@ -130,3 +130,20 @@ func TestControlsGapsListsEveryUncoveredPoint(t *testing.T) {
 		t.Errorf("controls gaps -o json lists %d points, want 51", n)
 	}
 }
+
+// TestControlsShowSaysWhenABundleRealisesIt: show states the condition under which a bundle
+// realises a conditional control, and that verify-only controls have no object.
+func TestControlsShowSaysWhenABundleRealisesIt(t *testing.T) {
+	for id, want := range map[string]string{
+		"AVL-03": "In a bundle: only when the profile has a sensitive tier",
+		"SUP-04": "In a bundle: only when spec.images.signatureKeys",
+		"TLS-02": "In a bundle: only when spec.mesh.provider is istio",
+		"LOG-01": "by verify's probe alone",
+		"POD-03": "In a bundle: always when enabled",
+	} {
+		out, _, code := run(t, "", "controls", "show", id)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("controls show %s lacks %q:\n%s", id, want, out)
+		}
+	}
+}

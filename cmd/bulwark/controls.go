@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators"
 )
 
 // NewCmdControls groups the catalogue commands.
@@ -138,6 +139,14 @@ func writeControl(w io.Writer, c *catalogue.Control) error {
 	fmt.Fprintf(&b, "Tier:       %s\n", tier)
 	for _, r := range c.RealisedBy {
 		fmt.Fprintf(&b, "Realised by %s: %s\n", r.Generator, strings.Join(r.Kinds, ", "))
+	}
+	switch when := generators.RealisedWhen(c); {
+	case generators.VerifyOnly(c):
+		b.WriteString("In a bundle: always when enabled, by verify's probe alone (no object)\n")
+	case when == "":
+		b.WriteString("In a bundle: always when enabled\n")
+	default:
+		fmt.Fprintf(&b, "In a bundle: only when %s; otherwise the index lists it under notRealised and claims none of its TSC points\n", when)
 	}
 	ref := c.References
 	for _, kv := range [][2]string{{"CIS", ref.CIS}, {"PSS", strings.TrimSpace(ref.PSS + " " + ref.PSSLevel)}, {"Kyverno", ref.KyvernoPolicy}} {

@@ -109,6 +109,8 @@ var realisers = map[string]realiser{
 type need struct {
 	met    func(*profile.Profile) bool
 	reason string
+	// when says what the profile must give, for 'bulwark controls show'.
+	when string
 }
 
 // Reasons a control is not realised, shared with the other generators that skip the same
@@ -121,17 +123,38 @@ const (
 
 // needs are the controls that act only when the profile gives them something to act on.
 var needs = map[string]need{
-	"TLS-01": {meshIstio, ReasonNoMesh},
-	"TLS-02": {meshIstio, ReasonNoMesh},
+	"TLS-01": {meshIstio, ReasonNoMesh, whenMesh},
+	"TLS-02": {meshIstio, ReasonNoMesh, whenMesh},
 	"TLS-03": {func(p *profile.Profile) bool {
 		return p.Spec.TLS.RequireIngressTLS == nil || *p.Spec.TLS.RequireIngressTLS
-	}, "spec.tls.requireIngressTLS is false"},
-	"TLS-04": {func(p *profile.Profile) bool { return len(p.Spec.TLS.Issuers) > 0 }, ReasonNoIssuers},
-	"SUP-01": {func(p *profile.Profile) bool { return len(p.Spec.Images.AllowedRegistries) > 0 }, "no registries in spec.images.allowedRegistries"},
-	"SUP-04": {func(p *profile.Profile) bool { return len(p.Spec.Images.SignatureKeys) > 0 }, "no trusted keys in spec.images.signatureKeys"},
+	}, "spec.tls.requireIngressTLS is false", "spec.tls.requireIngressTLS is not false (the default is true)"},
+	"TLS-04": {func(p *profile.Profile) bool { return len(p.Spec.TLS.Issuers) > 0 }, ReasonNoIssuers, "spec.tls.issuers names at least one issuer"},
+	"SUP-01": {func(p *profile.Profile) bool { return len(p.Spec.Images.AllowedRegistries) > 0 },
+		"no registries in spec.images.allowedRegistries", "spec.images.allowedRegistries names at least one registry"},
+	"SUP-04": {func(p *profile.Profile) bool { return len(p.Spec.Images.SignatureKeys) > 0 },
+		"no trusted keys in spec.images.signatureKeys", "spec.images.signatureKeys names at least one key"},
 }
 
 func meshIstio(p *profile.Profile) bool { return p.Spec.Mesh.Provider == profile.MeshIstio }
+
+const whenMesh = "spec.mesh.provider is istio"
+
+// WhenSensitive is the condition of a sensitive-tier control.
+const WhenSensitive = "the profile has a sensitive tier (spec.namespaces.sensitive or spec.namespaces.sensitiveInclude)"
+
+// When says what a profile must give a control for this generator to realise it: the
+// sensitive tier for sensitive-tier controls, and the needs table's conditions; nil when
+// the control is realised whenever it is enabled.
+func When(c *catalogue.Control) []string {
+	var out []string
+	if c.SensitiveOnly() {
+		out = append(out, WhenSensitive)
+	}
+	if n, ok := needs[c.ID]; ok {
+		out = append(out, n.when)
+	}
+	return out
+}
 
 // Realised lists the controls this generator realises in code (not from a catalogue rule).
 func Realised() []string { return sortedKeys(realisers) }

@@ -361,3 +361,17 @@ func NotRealised(p *profile.Profile) map[string]string {
 	}
 	return out
 }
+
+// When says what a profile must give a control for this generator to realise it (the
+// conditions of PoliciesFor), or nil for a control it does not realise.
+func When(id string) []string {
+	switch id {
+	case controlDefaultDeny:
+		return []string{"spec.network.defaultDeny names Ingress or Egress (the default is both)"}
+	case controlDNS:
+		return []string{"NET-01 is enabled, spec.network.defaultDeny includes Egress and spec.network.allowDNS is not false"}
+	case controlIngress:
+		return []string{"NET-01 is enabled, and Ingress is denied with spec.network.ingressNamespaces naming a namespace or an istio mesh, or Egress is denied with an istio mesh"}
+	}
+	return nil
+}
