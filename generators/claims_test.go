@@ -210,3 +210,24 @@ func TestRealisedWhenMatchesBuilds(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffReportsControlsBecomingRealised: giving the minimal profile a mesh makes its
+// bundle realise TLS-01, TLS-02 and NET-03, and diff says those controls were added;
+// when every enabled control was claimed regardless, diff reported none.
+func TestDiffReportsControlsBecomingRealised(t *testing.T) {
+	a := buildMinimal(t)
+	b, err := pipeline.BuildBytes("mesh.yaml", []byte(minimalProfile+"  mesh: {provider: istio}\n"), "1.1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := bundle.Diff(a, b)
+	if want := []string{"NET-03", "TLS-01", "TLS-02"}; !slices.Equal(d.ControlsAdded, want) {
+		t.Errorf("controls added %v, want %v", d.ControlsAdded, want)
+	}
+	if len(d.ControlsRemoved) != 0 {
+		t.Errorf("controls removed %v", d.ControlsRemoved)
+	}
+	if slices.Contains(d.TSCTouched, "A1.2") {
+		t.Errorf("diff touches A1.2, which neither bundle realises: %v", d.TSCTouched)
+	}
+}
