@@ -218,7 +218,7 @@ func (v *verifier) enabled(id string) bool {
 	return ok
 }
 
-// withLOG02 adds LOG-02 (every bundle policy Ready) when the bundle has it in force.
+// withLOG02 adds LOG-02 (every bundle policy Ready) when the bundle realises it.
 func (v *verifier) withLOG02(controls []string) []string {
 	if !v.enabled(controlEngineReady) {
 		return controls
