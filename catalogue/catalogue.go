@@ -157,10 +157,10 @@ func contains(list []string, s string) bool {
 var tscRE = regexp.MustCompile(`^(CC[1-9]\.[0-9]|A1\.[1-3]|C1\.[1-2]|PI1\.[1-5]|P[1-8]\.[1-7])$`)
 
 var (
-	tscOnce   sync.Once
-	tscAll []TSCPoint
-	knownTSC  map[string]bool
-	tscErr    error
+	tscOnce  sync.Once
+	tscAll   []TSCPoint
+	knownTSC map[string]bool
+	tscErr   error
 )
 
 // tscList parses tsc.yaml once: every SOC 2 (2017, revised points of focus 2022) Trust
