@@ -72,6 +72,9 @@ func Assemble(h Header, objects []Object) (*Bundle, error) {
 		})
 	}
 	sort.Slice(idx.Spec.Objects, func(i, j int) bool { return idx.Spec.Objects[i].File < idx.Spec.Objects[j].File })
+	if err := checkClaims(idx.Spec); err != nil {
+		return nil, err
+	}
 	b.Index = idx
 	kust, err := Kustomization(b.ManifestPaths())
 	if err != nil {

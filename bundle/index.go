@@ -1,6 +1,10 @@
 package bundle
 
-import "bulwark.dev/bulwark/profile"
+import (
+	"fmt"
+
+	"bulwark.dev/bulwark/profile"
+)
 
 // The bundle index identity. The index is Kubernetes-shaped so that every YAML file in a
 // bundle decodes as a Kubernetes object; the bundle's kustomization.yaml leaves it out of
@@ -82,4 +86,28 @@ type IndexObject struct {
 	TSC        []string `json:"tsc"`
 	// SHA256 is the hex digest of the file's bytes.
 	SHA256 string `json:"sha256"`
+}
+
+// checkClaims holds an index to claiming what its objects realise: every control an object
+// names is listed among the controls, and no control is both listed and not realised. (A
+// listed control no object names is verify-only; the catalogue, not the bundle, knows which
+// those are.)
+func checkClaims(s IndexSpec) error {
+	listed := map[string]bool{}
+	for _, c := range s.Controls {
+		listed[c.ID] = true
+	}
+	for _, n := range s.NotRealised {
+		if listed[n.ID] {
+			return fmt.Errorf("%s lists control %s both as realised and as not realised", IndexFile, n.ID)
+		}
+	}
+	for _, o := range s.Objects {
+		for _, id := range o.Controls {
+			if !listed[id] {
+				return fmt.Errorf("%s: %s realises control %s, which the index's controls do not list", IndexFile, o.File, id)
+			}
+		}
+	}
+	return nil
 }
