@@ -18,8 +18,10 @@ type Header struct {
 	Catalogue string
 	// Scope is the defaulted profile spec, as the index records it.
 	Scope profile.Spec
-	// Controls are the controls in force, sorted by id.
+	// Controls are the controls the objects realise (plus verify-only ones), sorted by id.
 	Controls []IndexControl
+	// NotRealised are the enabled controls no object realises, with the reason, sorted by id.
+	NotRealised []NotRealisedControl
 }
 
 // Object is one serialised object to place in a bundle.
@@ -53,7 +55,7 @@ func Assemble(h Header, objects []Object) (*Bundle, error) {
 		Metadata:   IndexMeta{Name: h.Profile},
 		Spec: IndexSpec{
 			Profile: h.Profile, Version: h.Version, Framework: h.Framework, Catalogue: h.Catalogue,
-			Scope: h.Scope, Controls: h.Controls,
+			Scope: h.Scope, Controls: h.Controls, NotRealised: h.NotRealised,
 		},
 	}
 	for _, o := range objects {
@@ -70,6 +72,9 @@ func Assemble(h Header, objects []Object) (*Bundle, error) {
 		})
 	}
 	sort.Slice(idx.Spec.Objects, func(i, j int) bool { return idx.Spec.Objects[i].File < idx.Spec.Objects[j].File })
+	if err := checkClaims(idx.Spec); err != nil {
+		return nil, err
+	}
 	b.Index = idx
 	kust, err := Kustomization(b.ManifestPaths())
 	if err != nil {

@@ -184,6 +184,9 @@ func (b *Bundle) loadIndex() error {
 	if idx.APIVersion != IndexAPIVersion || idx.Kind != IndexKind {
 		return fmt.Errorf("%s: apiVersion/kind is %s/%s, want %s/%s", IndexFile, idx.APIVersion, idx.Kind, IndexAPIVersion, IndexKind)
 	}
+	if err := checkClaims(idx.Spec); err != nil {
+		return err
+	}
 	listed := map[string]bool{IndexFile: true, KustomizeFile: true}
 	for _, o := range idx.Spec.Objects {
 		data, ok := b.Files[o.File]

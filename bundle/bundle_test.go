@@ -83,3 +83,31 @@ func TestAssembleRefusesBadPaths(t *testing.T) {
 		t.Error("Assemble accepted two objects at one path")
 	}
 }
+
+// TestIndexClaimsWhatItsObjectsRealise: a bundle whose object realises a control the index's
+// controls omit, or whose index lists a control as both realised and not, is refused when
+// assembled and when read.
+func TestIndexClaimsWhatItsObjectsRealise(t *testing.T) {
+	obj := []bundle.Object{{Path: "network/a/networkpolicy-x.yaml", Data: []byte("kind: NetworkPolicy\n"), Kind: "NetworkPolicy", Name: "x", Controls: []string{"NET-01"}}}
+	if _, err := bundle.Assemble(bundle.Header{Profile: "p", Version: "1.0.0"}, obj); err == nil || !strings.Contains(err.Error(), "NET-01") {
+		t.Errorf("Assemble accepted an object realising an unlisted control: %v", err)
+	}
+	both := bundle.Header{Profile: "p", Version: "1.0.0", Controls: []bundle.IndexControl{{ID: "NET-01"}},
+		NotRealised: []bundle.NotRealisedControl{{ID: "NET-01", Reason: "r"}}}
+	if _, err := bundle.Assemble(both, obj); err == nil {
+		t.Error("Assemble accepted a control both realised and not")
+	}
+	ok := bundle.Header{Profile: "p", Version: "1.0.0", Controls: []bundle.IndexControl{{ID: "NET-01"}}}
+	b, err := bundle.Assemble(ok, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for k, v := range b.Files {
+		files[k] = v
+	}
+	files[bundle.IndexFile] = []byte(strings.Replace(string(files[bundle.IndexFile]), "  - id: NET-01\n", "  - id: POD-03\n", 1))
+	if _, err := bundle.FromFiles(files); err == nil || !strings.Contains(err.Error(), "NET-01") {
+		t.Errorf("a read index omitting a realised control was accepted: %v\n%s", err, files[bundle.IndexFile])
+	}
+}

@@ -50,7 +50,7 @@ type ObjectChange struct {
 	FieldsOmitted int      `json:"fieldsOmitted,omitempty"`
 }
 
-// ControlChange is a control in force in both bundles whose enforcement or probe moved;
+// ControlChange is a control realised by both bundles whose enforcement or probe moved;
 // From and To are "" for none.
 type ControlChange struct {
 	ID    string `json:"id"`
@@ -61,9 +61,11 @@ type ControlChange struct {
 
 // DiffResult is what `bulwark diff -o json` prints.
 type DiffResult struct {
-	From            string          `json:"from"`
-	To              string          `json:"to"`
-	Objects         []ObjectChange  `json:"objects"`
+	From    string         `json:"from"`
+	To      string         `json:"to"`
+	Objects []ObjectChange `json:"objects"`
+	// ControlsAdded and ControlsRemoved are the controls the second bundle realises and the
+	// first does not, and the reverse (each index's controls: realised ones only).
 	ControlsAdded   []string        `json:"controlsAdded"`
 	ControlsRemoved []string        `json:"controlsRemoved"`
 	ControlsChanged []ControlChange `json:"controlsChanged"`

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-//go:embed catalogue.yaml gaps.yaml controls/*.yaml
+//go:embed catalogue.yaml gaps.yaml tsc.yaml controls/*.yaml
 var files embed.FS
 
 // Generators are the realisations a control may name.
@@ -43,6 +43,11 @@ func parse() (*Catalogue, error) {
 	if err := yaml.UnmarshalStrict(head, cat); err != nil {
 		return nil, fmt.Errorf("catalogue.yaml: %w", err)
 	}
+	points, err := tscList()
+	if err != nil {
+		return nil, err
+	}
+	cat.TSC = points
 	gaps, err := files.ReadFile("gaps.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("reading gaps.yaml: %w", err)
@@ -151,36 +156,63 @@ func contains(list []string, s string) bool {
 
 var tscRE = regexp.MustCompile(`^(CC[1-9]\.[0-9]|A1\.[1-3]|C1\.[1-2]|PI1\.[1-5]|P[1-8]\.[1-7])$`)
 
-// knownTSC lists the SOC 2 (2017, revised 2022) Trust Services Criteria points.
-var knownTSC = func() map[string]bool {
-	m := map[string]bool{}
-	add := func(prefix string, n int) {
-		for i := 1; i <= n; i++ {
-			m[fmt.Sprintf("%s.%d", prefix, i)] = true
+var (
+	tscOnce  sync.Once
+	tscAll   []TSCPoint
+	knownTSC map[string]bool
+	tscErr   error
+)
+
+// tscList parses tsc.yaml once: every SOC 2 (2017, revised points of focus 2022) Trust
+// Services Criteria point, in order.
+func tscList() ([]TSCPoint, error) {
+	tscOnce.Do(func() {
+		data, err := files.ReadFile("tsc.yaml")
+		if err != nil {
+			tscErr = fmt.Errorf("reading tsc.yaml: %w", err)
+			return
 		}
-	}
-	add("CC1", 5)
-	add("CC2", 3)
-	add("CC3", 4)
-	add("CC4", 2)
-	add("CC5", 3)
-	add("CC6", 8)
-	add("CC7", 5)
-	add("CC8", 1)
-	add("CC9", 2)
-	add("A1", 3)
-	add("C1", 2)
-	add("PI1", 5)
-	add("P1", 1)
-	add("P2", 1)
-	add("P3", 2)
-	add("P4", 3)
-	add("P5", 2)
-	add("P6", 7)
-	add("P7", 1)
-	add("P8", 1)
-	return m
-}()
+		if err := yaml.UnmarshalStrict(data, &tscAll); err != nil {
+			tscErr = fmt.Errorf("tsc.yaml: %w", err)
+			return
+		}
+		knownTSC = map[string]bool{}
+		for _, p := range tscAll {
+			if !tscRE.MatchString(p.ID) || knownTSC[p.ID] || p.Title == "" {
+				tscErr = fmt.Errorf("tsc.yaml: point %q is malformed, repeated or untitled", p.ID)
+				return
+			}
+			knownTSC[p.ID] = true
+		}
+	})
+	return tscAll, tscErr
+}
 
 // KnownTSC reports whether point is a SOC 2 Trust Services Criteria point, e.g. CC6.6.
-func KnownTSC(point string) bool { return tscRE.MatchString(point) && knownTSC[point] }
+func KnownTSC(point string) bool {
+	if _, err := tscList(); err != nil {
+		return false
+	}
+	return tscRE.MatchString(point) && knownTSC[point]
+}
+
+// Covered maps every TSC point a catalogue control serves to those controls, sorted by id.
+func (c *Catalogue) Covered() map[string][]string {
+	m := map[string][]string{}
+	for _, ctl := range c.Controls {
+		for _, p := range ctl.TSC {
+			m[p] = append(m[p], ctl.ID)
+		}
+	}
+	return m
+}
+
+// TSCTitle is the point's title, or "" for an unknown point.
+func (c *Catalogue) TSCTitle(point string) string {
+	for _, p := range c.TSC {
+		if p.ID == point {
+			return p.Title
+		}
+	}
+	return ""
+}

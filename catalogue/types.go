@@ -138,14 +138,25 @@ type Validation struct {
 	MessageExpression string `json:"messageExpression,omitempty"`
 }
 
-// Gap is a Trust Services Criteria area the catalogue deliberately does not cover.
+// Gap is a Trust Services Criteria area the catalogue does not cover, or covers only in part.
 type Gap struct {
 	// TSC are the criteria points not covered.
 	TSC []string `json:"tsc"`
 	// Area names them for a reader, e.g. Privacy.
 	Area string `json:"area"`
+	// Partial is set when catalogue controls serve the points in part; Reason then says
+	// what they do and do not show. Without it, no control serves any of the points.
+	Partial bool `json:"partial,omitempty"`
 	// Reason says why no admission-time control can honestly cover them.
 	Reason string `json:"reason"`
+}
+
+// TSCPoint is one SOC 2 Trust Services Criteria point (2017 criteria, 2022 points of focus).
+type TSCPoint struct {
+	// ID is the point, e.g. CC6.6.
+	ID string `json:"id"`
+	// Title paraphrases the criterion.
+	Title string `json:"title"`
 }
 
 // Catalogue is the loaded control set.
@@ -160,6 +171,8 @@ type Catalogue struct {
 	Kubernetes string `json:"kubernetes"`
 	// Controls are sorted by id.
 	Controls []Control `json:"controls"`
-	// Gaps are the criteria areas out of scope, with the reason.
+	// Gaps are the criteria areas out of scope, or covered only in part, with the reason.
 	Gaps []Gap `json:"gaps"`
+	// TSC is every Trust Services Criteria point, in the criteria's order (tsc.yaml).
+	TSC []TSCPoint `json:"tsc"`
 }

@@ -34,13 +34,96 @@ func ValidVersion(v string) bool {
 type target struct {
 	name     string
 	generate func(*profile.Profile, *catalogue.Catalogue) ([]generated.Object, error)
+	// notRealised says why the generator emits nothing for enabled controls it realises
+	// in general; reasons of earlier targets win.
+	notRealised func(*profile.Profile, *catalogue.Catalogue) map[string]string
 }
 
 var targets = []target{
-	{"kyverno", kyverno.Generate},
-	{"network", network.Generate},
-	{"istio", istio.Generate},
-	{"certmanager", certmanager.Generate},
+	{"kyverno", kyverno.Generate, kyverno.NotRealised},
+	{"network", network.Generate, func(p *profile.Profile, _ *catalogue.Catalogue) map[string]string { return network.NotRealised(p) }},
+	{"istio", istio.Generate, func(p *profile.Profile, _ *catalogue.Catalogue) map[string]string { return istio.NotRealised(p) }},
+	{"certmanager", certmanager.Generate, func(p *profile.Profile, _ *catalogue.Catalogue) map[string]string { return certmanager.NotRealised(p) }},
+}
+
+// ReasonUnknown is the reason recorded for an enabled control no object realises when no
+// generator said why; a test holds every example profile to specific reasons.
+const ReasonUnknown = "no generator emitted an object for it with this profile"
+
+// VerifyOnly reports whether verify alone realises the control (every realisation is
+// verify's): it is realised by verify's probe, with no object in the bundle.
+func VerifyOnly(c *catalogue.Control) bool {
+	for _, r := range c.RealisedBy {
+		if r.Generator != "verify" {
+			return false
+		}
+	}
+	return len(c.RealisedBy) > 0
+}
+
+// RealisedWhen says when a bundle realises the enabled control: what its profile must give
+// the generators, "" when every bundle with the control enabled realises it. It states the
+// same conditions the generators' NotRealised reasons report.
+func RealisedWhen(c *catalogue.Control) string {
+	if VerifyOnly(c) {
+		return ""
+	}
+	conds := kyverno.When(c)
+	if c.Realises("network") {
+		conds = append(conds, network.When(c.ID)...)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, w := range conds {
+		if !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, "; and ")
+}
+
+// Claims splits the profile's enabled controls into those the bundle realises (at least one
+// of objs names it, or verify alone realises it) and those it does not, with the reason the
+// generator that skipped it gave. It is the one place that decides what a bundle claims:
+// the index, and through it the summary, validate, diff and the OCI annotations, use it.
+func Claims(p *profile.Profile, cat *catalogue.Catalogue, objs []generated.Object) ([]bundle.IndexControl, []bundle.NotRealisedControl) {
+	named := map[string]bool{}
+	for _, o := range objs {
+		for _, id := range o.Controls {
+			named[id] = true
+		}
+	}
+	reasons := map[string]string{}
+	for _, t := range targets {
+		for id, r := range t.notRealised(p, cat) {
+			if _, ok := reasons[id]; !ok {
+				reasons[id] = r
+			}
+		}
+	}
+	var realised []bundle.IndexControl
+	var not []bundle.NotRealisedControl
+	for i := range cat.Controls {
+		c := &cat.Controls[i]
+		if !p.ControlEnabled(c.ID) {
+			continue
+		}
+		if !named[c.ID] && !VerifyOnly(c) {
+			r := reasons[c.ID]
+			if r == "" {
+				r = ReasonUnknown
+			}
+			not = append(not, bundle.NotRealisedControl{ID: c.ID, Title: c.Title, Reason: r})
+			continue
+		}
+		ic := bundle.IndexControl{ID: c.ID, Title: c.Title, TSC: c.TSC, Probe: c.Probe}
+		if c.Rule != nil {
+			ic.Enforcement = string(p.EnforcementFor(c.ID))
+		}
+		realised = append(realised, ic)
+	}
+	return realised, not
 }
 
 // Objects runs every generator and stamps the common labels and annotations.
@@ -165,16 +248,7 @@ func Build(p *profile.Profile, cat *catalogue.Catalogue, version string) (*bundl
 		return nil, err
 	}
 	h := bundle.Header{Profile: p.Metadata.Name, Version: version, Framework: p.Spec.Framework, Catalogue: cat.Version, Scope: p.Spec}
-	for _, c := range cat.Controls {
-		if !p.ControlEnabled(c.ID) {
-			continue
-		}
-		ic := bundle.IndexControl{ID: c.ID, Title: c.Title, TSC: c.TSC, Probe: c.Probe}
-		if c.Rule != nil {
-			ic.Enforcement = string(p.EnforcementFor(c.ID))
-		}
-		h.Controls = append(h.Controls, ic)
-	}
+	h.Controls, h.NotRealised = Claims(p, cat, objs)
 	entries := make([]bundle.Object, 0, len(objs))
 	for _, o := range objs {
 		data, err := generated.Marshal(o.Object)

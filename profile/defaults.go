@@ -87,7 +87,9 @@ const (
 	MTLSStrict = "STRICT"
 )
 
-// ControlEnabled reports whether the control is in force: not disabled by the profile.
+// ControlEnabled reports whether the control is enabled: not disabled by the profile. An
+// enabled control is realised only if the profile gives it something to act on (see
+// generators.Claims).
 func (p *Profile) ControlEnabled(id string) bool {
 	return !slices.Contains(p.Spec.Controls.Disable, id)
 }

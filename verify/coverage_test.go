@@ -229,3 +229,27 @@ func TestCoverageFollowsTheBundle(t *testing.T) {
 		t.Errorf("%d coverage passes, want one per control (5): %+v", passes, r.Findings)
 	}
 }
+
+// TestNotRealisedControlsAreNotApplicable: verify checks exactly the controls the bundle
+// realises; those the index lists as not realised get no finding and are reported as not
+// applicable, with the bundle's reason.
+func TestNotRealisedControlsAreNotApplicable(t *testing.T) {
+	spec := coverageSpec()
+	spec.Controls = slices.DeleteFunc(spec.Controls, func(c bundle.IndexControl) bool { return c.ID == controlMeshEnrolled })
+	spec.NotRealised = []bundle.NotRealisedControl{{ID: controlMeshEnrolled, Title: "enrolled", Reason: "no mesh: spec.mesh.provider is not istio"}}
+	live := []unstructured.Unstructured{peerAuth("istio-system", "default", strict), namespace("kube-system", nil), namespace("istio-system", nil),
+		namespace("payments", map[string]any{labelPSAEnforce: "baseline"}), netpol("payments", "deny", denyAll), netpol("payments", "dns", allowDNS)}
+	fails, r := runCoverage(t, spec, live)
+	if len(fails) != 0 {
+		t.Errorf("failures for a bundle that does not realise %s: %v", controlMeshEnrolled, fails)
+	}
+	r.finish()
+	for _, c := range r.Controls {
+		if c.ID == controlMeshEnrolled {
+			t.Errorf("report judges %s, which the bundle does not realise", c.ID)
+		}
+	}
+	if len(r.NotApplicable) != 1 || r.NotApplicable[0].ID != controlMeshEnrolled || !strings.Contains(r.NotApplicable[0].Reason, "no mesh") {
+		t.Errorf("notApplicable = %+v, want %s with the bundle's reason", r.NotApplicable, controlMeshEnrolled)
+	}
+}

@@ -24,7 +24,9 @@
 //	  message   what was found, naming the object, namespace and values
 //	  command   kubectl command that shows the object (failures and warnings only)
 //	controls[]  per control, sorted by id: {id, title, tsc, status, failures}, status being
-//	            the worst of its findings
+//	            the worst of its findings; only controls the bundle realises are judged
+//	notApplicable[]  enabled controls the bundle does not realise, from its index's
+//	            notRealised: {id, title, reason}; never checked (omitted when none)
 //	stats       {apiCalls, bytes, lists, retries, namespacesInScope, objects}: the cost
 //	error       set instead of findings when the cluster could not be checked
 package verify

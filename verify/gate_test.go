@@ -11,7 +11,7 @@ import (
 
 func gateBundle(t *testing.T) *bundle.Bundle {
 	t.Helper()
-	b, err := bundle.Assemble(bundle.Header{Profile: "p", Version: "1.0.0", Framework: "soc2", Catalogue: "1.0.0"},
+	b, err := bundle.Assemble(bundle.Header{Profile: "p", Version: "1.0.0", Framework: "soc2", Catalogue: "1.0.0", Controls: []bundle.IndexControl{{ID: "NET-01"}}},
 		[]bundle.Object{{Path: "network/a/networkpolicy-x.yaml", Data: []byte("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x, namespace: a}\n"),
 			APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy", Namespace: "a", Name: "x", Controls: []string{"NET-01"}}})
 	if err != nil {

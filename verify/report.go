@@ -80,6 +80,13 @@ type ControlResult struct {
 	Failures int `json:"failures"`
 }
 
+// NotApplicable is an enabled control the bundle holds nothing for, and the bundle's reason.
+type NotApplicable struct {
+	ID     string `json:"id"`
+	Title  string `json:"title,omitempty"`
+	Reason string `json:"reason"`
+}
+
 // BundleRef identifies the bundle verified.
 type BundleRef struct {
 	Profile string `json:"profile"`
@@ -118,9 +125,12 @@ type Report struct {
 	// CheckedAt is the reference time of the checks (exception expiry is judged against it).
 	CheckedAt time.Time `json:"checkedAt"`
 	Findings  []Finding `json:"findings"`
-	// Controls summarise the findings per control.
+	// Controls summarise the findings per control; only controls the bundle realises.
 	Controls []ControlResult `json:"controls"`
-	Stats    Stats           `json:"stats"`
+	// NotApplicable are the enabled controls the bundle does not realise (its index's
+	// notRealised), which verify does not check.
+	NotApplicable []NotApplicable `json:"notApplicable,omitempty"`
+	Stats         Stats           `json:"stats"`
 	// Error is set when the cluster could not be checked (unreachable, forbidden).
 	Error string `json:"error,omitempty"`
 }

@@ -129,10 +129,14 @@ func Run(ctx context.Context, cfg *rest.Config, b *bundle.Bundle, opts Options) 
 
 func newReport(b *bundle.Bundle, opts Options) *Report {
 	s := b.Index.Spec
-	return &Report{
+	r := &Report{
 		APIVersion: ReportAPIVersion, Kind: ReportKind, Cluster: opts.Cluster, Findings: []Finding{}, Controls: []ControlResult{},
 		Bundle: BundleRef{Profile: s.Profile, Version: s.Version, Digest: opts.Digest, Framework: s.Framework, Catalogue: s.Catalogue},
 	}
+	for _, n := range s.NotRealised {
+		r.NotApplicable = append(r.NotApplicable, NotApplicable{ID: n.ID, Title: n.Title, Reason: n.Reason})
+	}
+	return r
 }
 
 // input is what verify derives from the bundle before it asks the cluster anything, so a
@@ -207,13 +211,14 @@ type verifier struct {
 	live map[schema.GroupKind][]unstructured.Unstructured
 }
 
-// enabled reports whether the bundle has the control in force.
+// enabled reports whether the bundle realises the control (its index lists it; controls
+// the index lists as not realised are not checked).
 func (v *verifier) enabled(id string) bool {
 	_, ok := v.controls[id]
 	return ok
 }
 
-// withLOG02 adds LOG-02 (every bundle policy Ready) when the bundle has it in force.
+// withLOG02 adds LOG-02 (every bundle policy Ready) when the bundle realises it.
 func (v *verifier) withLOG02(controls []string) []string {
 	if !v.enabled(controlEngineReady) {
 		return controls

@@ -59,13 +59,14 @@ unless --force. With -o - the manifests are streamed as one YAML document stream
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output directory, or - to stream manifests to stdout")
 	cmd.Flags().StringVar(&version, "version", pipeline.DefaultVersion, "bundle version (semver)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an output directory that is not a bundle")
-	cmd.Flags().BoolVar(&summary, "summary", false, "print objects per kind, controls and TSC points covered")
+	cmd.Flags().BoolVar(&summary, "summary", false, "print objects per kind, the controls realised and their TSC points, and the enabled controls not realised")
 	_ = cmd.MarkFlagFilename("file", "yaml", "yml")
 	_ = cmd.MarkFlagDirname("output")
 	return cmd
 }
 
-// writeSummary prints what a bundle holds, for people: objects per kind, controls, TSC points.
+// writeSummary prints what a bundle holds, for people: objects per kind, the controls it
+// realises and their TSC points, and the enabled controls it does not realise, with why.
 func writeSummary(w io.Writer, b *bundle.Bundle) error {
 	kinds := map[string]int{}
 	for _, o := range b.Index.Spec.Objects {
@@ -97,6 +98,13 @@ func writeSummary(w io.Writer, b *bundle.Bundle) error {
 	sort.Strings(points)
 	fmt.Fprintf(&sb, "controls: %d (%s)\n", len(ids), strings.Join(ids, " "))
 	fmt.Fprintf(&sb, "TSC points: %d (%s)\n", len(points), strings.Join(points, " "))
+	if nr := b.Index.Spec.NotRealised; len(nr) > 0 {
+		var why []string
+		for _, n := range nr {
+			why = append(why, n.ID+": "+n.Reason)
+		}
+		fmt.Fprintf(&sb, "not realised: %d (%s)\n", len(nr), strings.Join(why, "; "))
+	}
 	_, err := io.WriteString(w, sb.String())
 	return err
 }

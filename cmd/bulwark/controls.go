@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/generators"
 )
 
 // NewCmdControls groups the catalogue commands.
@@ -53,12 +54,10 @@ func newCmdControlsList() *cobra.Command {
 				return err
 			}
 			if tsc == "" && family == "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "\n%d controls, catalogue %s. Not covered: ", len(controls), cat.Version)
-				var areas []string
-				for _, g := range cat.Gaps {
-					areas = append(areas, g.Area)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s (see 'bulwark controls gaps').\n", strings.Join(areas, "; "))
+				none, partial := gapCounts(cat)
+				fmt.Fprintf(cmd.OutOrStdout(), "\n%d controls, catalogue %s, serving %d of the %d SOC 2 TSC points; %d not covered, %d partially (see 'bulwark controls gaps').\n",
+					len(controls), cat.Version, len(cat.Covered()), len(cat.TSC), len(none), len(partial))
+				fmt.Fprintln(cmd.OutOrStdout(), "A bundle realises a control only when its profile gives it something to act on (see 'bulwark controls show ID'; 'bulwark validate' names the ones a profile does not).")
 			}
 			return nil
 		},
@@ -141,6 +140,14 @@ func writeControl(w io.Writer, c *catalogue.Control) error {
 	for _, r := range c.RealisedBy {
 		fmt.Fprintf(&b, "Realised by %s: %s\n", r.Generator, strings.Join(r.Kinds, ", "))
 	}
+	switch when := generators.RealisedWhen(c); {
+	case generators.VerifyOnly(c):
+		b.WriteString("In a bundle: always when enabled, by verify's probe alone (no object)\n")
+	case when == "":
+		b.WriteString("In a bundle: always when enabled\n")
+	default:
+		fmt.Fprintf(&b, "In a bundle: only when %s; otherwise the index lists it under notRealised and claims none of its TSC points\n", when)
+	}
 	ref := c.References
 	for _, kv := range [][2]string{{"CIS", ref.CIS}, {"PSS", strings.TrimSpace(ref.PSS + " " + ref.PSSLevel)}, {"Kyverno", ref.KyvernoPolicy}} {
 		if kv[1] != "" {
@@ -187,10 +194,16 @@ func writeControl(w io.Writer, c *catalogue.Control) error {
 func newCmdControlsGaps() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use:     "gaps",
-		Short:   "List the Trust Services Criteria the catalogue does not cover, and why",
-		Example: `  bulwark controls gaps -o json`,
-		Args:    exactArgs(0),
+		Use:   "gaps",
+		Short: "List every Trust Services Criteria point the catalogue does not cover, and why",
+		Long: `Gaps lists every SOC 2 Trust Services Criteria point (the 2017 criteria with the 2022
+revised points of focus) that no catalogue control serves, grouped by area with the reason,
+and the points controls serve only in part (partial: true) with what is missing. Every other
+point is served by at least one control ('bulwark controls list --tsc POINT'); a bundle
+serves a point only when it realises one of those controls (see its index).`,
+		Example: `  bulwark controls gaps
+  bulwark controls gaps -o json | jq -r '.[] | select(.partial | not) | .tsc[]'`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(output, "table", "json", "yaml"); err != nil {
 				return err
@@ -202,14 +215,95 @@ func newCmdControlsGaps() *cobra.Command {
 			if output != "table" {
 				return printStructured(cmd.OutOrStdout(), output, cat.Gaps)
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TSC\tAREA\tWHY NOT COVERED")
-			for _, g := range cat.Gaps {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.Join(g.TSC, ","), g.Area, g.Reason)
-			}
-			return tw.Flush()
+			return writeGaps(cmd.OutOrStdout(), cat)
 		},
 	}
 	outputFlag(cmd, &output, "table", "table", "json", "yaml")
 	return cmd
+}
+
+// gapCounts returns the points no control serves and those served only in part, in the
+// criteria's order.
+func gapCounts(cat *catalogue.Catalogue) (none, partial []string) {
+	covered := cat.Covered()
+	part := map[string]bool{}
+	for _, g := range cat.Gaps {
+		if g.Partial {
+			for _, p := range g.TSC {
+				part[p] = true
+			}
+		}
+	}
+	for _, p := range cat.TSC {
+		switch {
+		case len(covered[p.ID]) == 0:
+			none = append(none, p.ID)
+		case part[p.ID]:
+			partial = append(partial, p.ID)
+		}
+	}
+	return none, partial
+}
+
+// writeGaps prints every gap: its area, each point with its title, and the reason.
+func writeGaps(w io.Writer, cat *catalogue.Catalogue) error {
+	none, partial := gapCounts(cat)
+	covered := cat.Covered()
+	var served []string
+	for _, p := range cat.TSC {
+		if len(covered[p.ID]) > 0 {
+			served = append(served, p.ID)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "SOC 2 Trust Services Criteria (2017, 2022 points of focus), catalogue %s:\n", cat.Version)
+	fmt.Fprintf(&b, "  %d of %d points not covered by any control; %d partially (%s).\n", len(none), len(cat.TSC), len(partial), strings.Join(partial, " "))
+	fmt.Fprintf(&b, "  Served by controls: %s (a bundle serves them only through controls it realises).\n", strings.Join(served, " "))
+	for _, g := range cat.Gaps {
+		what := "not covered"
+		if g.Partial {
+			what = "partially covered by " + strings.Join(controlsFor(covered, g.TSC), ", ")
+		}
+		fmt.Fprintf(&b, "\n%s: %s\n", g.Area, what)
+		for _, p := range g.TSC {
+			fmt.Fprintf(&b, "  %-6s %s\n", p, cat.TSCTitle(p))
+		}
+		b.WriteString(wrap("Why: "+strings.TrimSpace(g.Reason), "  ", 92))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func controlsFor(covered map[string][]string, points []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range points {
+		for _, id := range covered[p] {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// wrap breaks text into lines of at most width characters, each indented.
+func wrap(text, indent string, width int) string {
+	var b strings.Builder
+	line := indent
+	for _, word := range strings.Fields(text) {
+		if len(line) > len(indent) && len(line)+1+len(word) > width {
+			b.WriteString(line + "\n")
+			line = indent
+		}
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += word
+	}
+	if len(line) > len(indent) {
+		b.WriteString(line + "\n")
+	}
+	return b.String()
 }

@@ -226,3 +226,11 @@ const (
 // Realised lists the controls this generator realises; a catalogue test holds it to the
 // catalogue's realisedBy.
 func Realised() []string { return []string{controlIssuers} }
+
+// NotRealised returns the reason this generator emits nothing for an enabled TLS-04.
+func NotRealised(p *profile.Profile) map[string]string {
+	if p.ControlEnabled(controlIssuers) && len(p.Spec.TLS.Issuers) == 0 {
+		return map[string]string{controlIssuers: "no issuers in spec.tls.issuers"}
+	}
+	return nil
+}

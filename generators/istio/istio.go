@@ -50,3 +50,11 @@ const controlMeshMTLS = "TLS-01"
 // Realised lists the controls this generator realises; a catalogue test holds it to the
 // catalogue's realisedBy.
 func Realised() []string { return []string{controlMeshMTLS} }
+
+// NotRealised returns the reason this generator emits nothing for an enabled TLS-01.
+func NotRealised(p *profile.Profile) map[string]string {
+	if p.ControlEnabled(controlMeshMTLS) && p.Spec.Mesh.Provider != profile.MeshIstio {
+		return map[string]string{controlMeshMTLS: "no mesh: spec.mesh.provider is not istio"}
+	}
+	return nil
+}

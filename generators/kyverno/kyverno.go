@@ -49,7 +49,7 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 	var labellers []string                          // controls whose MutatingPolicies label namespaces
 	for i := range cat.Controls {
 		c := &cat.Controls[i]
-		if !p.ControlEnabled(c.ID) || !applicable(p, c) {
+		if !p.ControlEnabled(c.ID) || !realises(c) || skipReason(p, c) != "" {
 			continue
 		}
 		if c.Rule != nil && c.Realises("kyverno") {
@@ -78,8 +78,10 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 		out = append(out, generated.Object{Dir: api.DirKyverno, Object: namespaceLabellerRole(p), Controls: labellers})
 	}
 	for _, e := range p.Spec.Exceptions {
-		if pe := exception(p, e, policyRefs); pe != nil {
-			out = append(out, generated.Object{Dir: api.DirKyverno, Object: pe, Controls: append([]string(nil), e.Controls...)})
+		if pe, waived := exception(p, e, policyRefs); pe != nil {
+			// Traced to the controls whose policies it waives: an exception naming a control
+			// the bundle does not realise must not make the bundle claim it.
+			out = append(out, generated.Object{Dir: api.DirKyverno, Object: pe, Controls: waived})
 		}
 	}
 	return out, nil
@@ -111,19 +113,57 @@ func one[T generated.KubeObject](f func(p *profile.Profile, id string) T) func(*
 	return func(p *profile.Profile, id string) []generated.KubeObject { return []generated.KubeObject{f(p, id)} }
 }
 
+// need is what a conditional control requires of the profile, and what to say when the
+// profile does not give it.
+type need struct {
+	met    func(*profile.Profile) bool
+	reason string
+	// when says what the profile must give, for 'bulwark controls show'.
+	when string
+}
+
+// Reasons a control is not realised, shared with the other generators that skip the same
+// controls for the same profile gaps.
+const (
+	ReasonNoSensitiveTier = "no sensitive tier: neither spec.namespaces.sensitive nor spec.namespaces.sensitiveInclude is set"
+	ReasonNoMesh          = "no mesh: spec.mesh.provider is not istio"
+	ReasonNoIssuers       = "no issuers in spec.tls.issuers"
+)
+
 // needs are the controls that act only when the profile gives them something to act on.
-var needs = map[string]func(*profile.Profile) bool{
-	"TLS-01": meshIstio,
-	"TLS-02": meshIstio,
-	"TLS-03": func(p *profile.Profile) bool {
+var needs = map[string]need{
+	"TLS-01": {meshIstio, ReasonNoMesh, whenMesh},
+	"TLS-02": {meshIstio, ReasonNoMesh, whenMesh},
+	"TLS-03": {func(p *profile.Profile) bool {
 		return p.Spec.TLS.RequireIngressTLS == nil || *p.Spec.TLS.RequireIngressTLS
-	},
-	"TLS-04": func(p *profile.Profile) bool { return len(p.Spec.TLS.Issuers) > 0 },
-	"SUP-01": func(p *profile.Profile) bool { return len(p.Spec.Images.AllowedRegistries) > 0 },
-	"SUP-04": func(p *profile.Profile) bool { return len(p.Spec.Images.SignatureKeys) > 0 },
+	}, "spec.tls.requireIngressTLS is false", "spec.tls.requireIngressTLS is not false (the default is true)"},
+	"TLS-04": {func(p *profile.Profile) bool { return len(p.Spec.TLS.Issuers) > 0 }, ReasonNoIssuers, "spec.tls.issuers names at least one issuer"},
+	"SUP-01": {func(p *profile.Profile) bool { return len(p.Spec.Images.AllowedRegistries) > 0 },
+		"no registries in spec.images.allowedRegistries", "spec.images.allowedRegistries names at least one registry"},
+	"SUP-04": {func(p *profile.Profile) bool { return len(p.Spec.Images.SignatureKeys) > 0 },
+		"no trusted keys in spec.images.signatureKeys", "spec.images.signatureKeys names at least one key"},
 }
 
 func meshIstio(p *profile.Profile) bool { return p.Spec.Mesh.Provider == profile.MeshIstio }
+
+const whenMesh = "spec.mesh.provider is istio"
+
+// WhenSensitive is the condition of a sensitive-tier control.
+const WhenSensitive = "the profile has a sensitive tier (spec.namespaces.sensitive or spec.namespaces.sensitiveInclude)"
+
+// When says what a profile must give a control for this generator to realise it: the
+// sensitive tier for sensitive-tier controls, and the needs table's conditions; nil when
+// the control is realised whenever it is enabled.
+func When(c *catalogue.Control) []string {
+	var out []string
+	if c.SensitiveOnly() {
+		out = append(out, WhenSensitive)
+	}
+	if n, ok := needs[c.ID]; ok {
+		out = append(out, n.when)
+	}
+	return out
+}
 
 // Realised lists the controls this generator realises in code (not from a catalogue rule).
 func Realised() []string { return sortedKeys(realisers) }
@@ -140,16 +180,39 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// applicable reports whether the profile gives the control something to act on.
-func applicable(p *profile.Profile, c *catalogue.Control) bool {
-	if c.SensitiveOnly() && !scope.New(p.Spec.Namespaces).HasSensitiveTier() {
-		return false
-	}
-	if need, ok := needs[c.ID]; ok {
-		return need(p)
-	}
-	// POD-00's namespace labels are realised as a MutatingPolicy (the psa realisation).
+// realises reports whether this generator realises the control at all; skipReason says
+// whether a profile gives it something to act on. POD-00's namespace labels are realised as
+// a MutatingPolicy (the psa realisation).
+func realises(c *catalogue.Control) bool {
 	return c.Realises("kyverno") || c.Realises("psa")
+}
+
+// skipReason says why the profile gives an enabled control nothing to act on, or "" when
+// it does.
+func skipReason(p *profile.Profile, c *catalogue.Control) string {
+	if c.SensitiveOnly() && !scope.New(p.Spec.Namespaces).HasSensitiveTier() {
+		return ReasonNoSensitiveTier
+	}
+	if n, ok := needs[c.ID]; ok && !n.met(p) {
+		return n.reason
+	}
+	return ""
+}
+
+// NotRealised returns, for every enabled control this generator realises in general but
+// skips for this profile, the reason it skips it.
+func NotRealised(p *profile.Profile, cat *catalogue.Catalogue) map[string]string {
+	out := map[string]string{}
+	for i := range cat.Controls {
+		c := &cat.Controls[i]
+		if !p.ControlEnabled(c.ID) || !realises(c) {
+			continue
+		}
+		if r := skipReason(p, c); r != "" {
+			out[c.ID] = r
+		}
+	}
+	return out
 }
 
 func actions(p *profile.Profile, id string) []admissionv1.ValidationAction {
@@ -444,16 +507,21 @@ func imageSignaturesFor(p *profile.Profile, id, name string, rr catalogue.Resour
 }
 
 // exception waives the named controls' policies in the named namespaces until the expiry
-// day ends; Kyverno itself stops honouring it then.
-func exception(p *profile.Profile, e profile.Exception, policies map[string][]v1alpha1.PolicyRef) *kyvernov1.PolicyException {
+// day ends; Kyverno itself stops honouring it then. It also returns the controls whose
+// policies it names.
+func exception(p *profile.Profile, e profile.Exception, policies map[string][]v1alpha1.PolicyRef) (*kyvernov1.PolicyException, []string) {
 	var refs []v1alpha1.PolicyRef
+	var waived []string
 	ids := append([]string(nil), e.Controls...)
 	sort.Strings(ids)
 	for _, id := range ids {
-		refs = append(refs, policies[id]...)
+		if r, ok := policies[id]; ok {
+			refs = append(refs, r...)
+			waived = append(waived, id)
+		}
 	}
 	if len(refs) == 0 {
-		return nil // every waived control is disabled or not generated: nothing to except
+		return nil, nil // every waived control is disabled or not generated: nothing to except
 	}
 	end := metav1.NewTime(e.Expires.Time.AddDate(0, 0, 1).UTC().Truncate(24 * time.Hour))
 	annotations := map[string]string{
@@ -479,5 +547,5 @@ func exception(p *profile.Profile, e profile.Exception, policies map[string][]v1
 			}},
 			ExpiresAt: &end,
 		},
-	}
+	}, waived
 }

@@ -309,3 +309,69 @@ const (
 // Realised lists the controls this generator realises; a catalogue test holds it to the
 // catalogue's realisedBy.
 func Realised() []string { return []string{controlDefaultDeny, controlDNS, controlIngress} }
+
+// NotRealised returns, for every enabled control of this generator that the profile gives
+// nothing to act on, the reason; the conditions are PoliciesFor's.
+func NotRealised(p *profile.Profile) map[string]string {
+	out := map[string]string{}
+	s := p.Spec
+	skip := func(id, reason string) {
+		if p.ControlEnabled(id) {
+			out[id] = reason
+		}
+	}
+	if len(s.Namespaces.Include) == 0 && s.Namespaces.Selector == nil {
+		for _, id := range Realised() {
+			skip(id, "no namespaces: spec.namespaces names none in include and sets no selector")
+		}
+		return out
+	}
+	emitted := map[string]bool{}
+	for _, pol := range PoliciesFor(p, "") {
+		emitted[pol.Control] = true
+	}
+	denyIngress, denyEgress := has(s.Network.DefaultDeny, profile.Ingress), has(s.Network.DefaultDeny, profile.Egress)
+	mesh := s.Mesh.Provider == profile.MeshIstio
+	if !emitted[controlDefaultDeny] {
+		if !p.ControlEnabled(controlDefaultDeny) {
+			for _, id := range []string{controlDNS, controlIngress} {
+				skip(id, "NET-01 is disabled: allowances exist only beside the default deny they relax")
+			}
+			return out
+		}
+		skip(controlDefaultDeny, "spec.network.defaultDeny names neither Ingress nor Egress")
+	}
+	if !emitted[controlDNS] {
+		switch {
+		case !denyEgress:
+			skip(controlDNS, "egress is not denied (spec.network.defaultDeny has no Egress): DNS is reachable without an allowance")
+		default:
+			skip(controlDNS, "spec.network.allowDNS is false")
+		}
+	}
+	if !emitted[controlIngress] {
+		switch {
+		case mesh:
+			skip(controlIngress, "spec.network.defaultDeny denies neither Ingress nor Egress: nothing to allow")
+		case !denyIngress:
+			skip(controlIngress, "ingress is not denied (spec.network.defaultDeny has no Ingress) and there is no mesh: nothing to allow")
+		default:
+			skip(controlIngress, "no namespaces in spec.network.ingressNamespaces and no mesh gateways: nothing to allow in")
+		}
+	}
+	return out
+}
+
+// When says what a profile must give a control for this generator to realise it (the
+// conditions of PoliciesFor), or nil for a control it does not realise.
+func When(id string) []string {
+	switch id {
+	case controlDefaultDeny:
+		return []string{"spec.network.defaultDeny names Ingress or Egress (the default is both)"}
+	case controlDNS:
+		return []string{"NET-01 is enabled, spec.network.defaultDeny includes Egress and spec.network.allowDNS is not false"}
+	case controlIngress:
+		return []string{"NET-01 is enabled, and Ingress is denied with spec.network.ingressNamespaces naming a namespace or an istio mesh, or Egress is denied with an istio mesh"}
+	}
+	return nil
+}

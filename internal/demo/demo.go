@@ -56,7 +56,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	logf("built bundle %s 1.0.0: %d objects for %d controls", p.Metadata.Name, len(first.Index.Spec.Objects), len(first.Index.Spec.Controls))
+	logf("built bundle %s 1.0.0: %d objects realising %d controls", p.Metadata.Name, len(first.Index.Spec.Objects), len(first.Index.Spec.Controls))
 
 	reg := opts.Registry
 	if reg == "" {

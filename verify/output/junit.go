@@ -20,6 +20,7 @@ type junitSuite struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr,omitempty"`
 	Cases    []junitCase `xml:"testcase"`
 }
 
@@ -27,7 +28,13 @@ type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+// junitSkipped marks a control the bundle does not realise: not applicable, not checked.
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -35,7 +42,8 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-// junit writes one test suite per cluster and one test case per control.
+// junit writes one test suite per cluster and one test case per control; the controls
+// the bundle does not realise are skipped test cases.
 type junit struct{}
 
 func (junit) Write(w io.Writer, reports []*verify.Report) error {
@@ -72,10 +80,17 @@ func (junit) Write(w io.Writer, reports []*verify.Report) error {
 			tc.SystemOut = strings.Join(all, "\n")
 			suite.Cases = append(suite.Cases, tc)
 		}
+		for _, n := range r.NotApplicable {
+			suite.Cases = append(suite.Cases, junitCase{Name: n.ID, Classname: r.Cluster,
+				Skipped: &junitSkipped{Message: "not realised by the bundle: " + n.Reason}})
+		}
 		for _, c := range suite.Cases {
 			suite.Tests++
 			if c.Failure != nil {
 				suite.Failures++
+			}
+			if c.Skipped != nil {
+				suite.Skipped++
 			}
 		}
 		out.Tests += suite.Tests

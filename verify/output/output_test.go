@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +112,35 @@ func TestWritersGolden(t *testing.T) {
 	}
 	if _, err := New("xml", false); err == nil {
 		t.Error("New accepted an unknown format")
+	}
+}
+
+// TestOutputsNameNotApplicableControls: the text and JUnit reports say which enabled controls the bundle
+// does not realise, so a reader does not take their absence for a pass.
+func TestOutputsNameNotApplicableControls(t *testing.T) {
+	r := &verify.Report{Cluster: "c", Converged: true, NotApplicable: []verify.NotApplicable{{ID: "TLS-02", Reason: "no mesh"}}}
+	var sb strings.Builder
+	w, err := New("junit", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(&sb, []*verify.Report{r}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sb.String(), `<testcase name="TLS-02" classname="c">`) || !strings.Contains(sb.String(), `<skipped message="not realised by the bundle: no mesh">`) {
+		t.Errorf("junit does not skip TLS-02:\n%s", sb.String())
+	}
+	for verbose, want := range map[bool]string{false: "not applicable (not realised by the bundle, not checked): TLS-02", true: "N/A  TLS-02: not realised by the bundle (no mesh)"} {
+		var sb strings.Builder
+		w, err := New("text", verbose)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(&sb, []*verify.Report{r}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("verbose=%v: %q lacks %q", verbose, sb.String(), want)
+		}
 	}
 }

@@ -114,6 +114,18 @@ func (t text) Write(w io.Writer, reports []*verify.Report) error {
 				}
 			}
 		}
+		if len(r.NotApplicable) > 0 {
+			var ids []string
+			for _, n := range r.NotApplicable {
+				ids = append(ids, n.ID)
+				if t.verbose {
+					fmt.Fprintf(&b, "  N/A  %s: not realised by the bundle (%s)\n", n.ID, n.Reason)
+				}
+			}
+			if !t.verbose {
+				fmt.Fprintf(&b, "  not applicable (not realised by the bundle, not checked): %s\n", strings.Join(ids, ", "))
+			}
+		}
 		fmt.Fprintf(&b, "  %d failing, %d warnings, %d passing; %d namespaces in scope, %d objects read",
 			r.Failures(), r.Warnings(), len(r.Findings)-r.Failures()-r.Warnings(), r.Stats.Namespaces, r.Stats.Objects)
 		if t.verbose {
