@@ -2,6 +2,7 @@ package catalogue
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -600,4 +601,66 @@ func sortedCopy(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// containerKindExempt says why a control that reads a Pod's containers may leave out a kind of them:
+// the API server refuses the field on that kind, or the control is documented not to check it.
+var containerKindExempt = map[string]string{
+	"AVL-01/ephemeral": "the API server refuses resources on ephemeral containers",
+	"AVL-02/ephemeral": "the API server refuses probes on ephemeral containers",
+	"AVL-01/init":      "init containers run to completion before the pod serves; requests on them are not the availability risk",
+	"AVL-02/init":      "the API server allows probes only on sidecar init containers; AVL-02 reads workloads' serving containers",
+	"POD-06/ephemeral": "the API server refuses ports on ephemeral containers",
+	"POD-19/ephemeral": "the API server refuses probes and lifecycle hooks on ephemeral containers",
+	"POD-12/init":      "init containers, which often prepare files, are documented as not checked",
+}
+
+// TestContainerControlsSeeEveryContainer: a control that reads a Pod's containers reads its
+// init and ephemeral containers too, matches the pods/ephemeralcontainers subresource kubectl
+// debug updates (else a debug container bypasses it), and has a deny fixture with the
+// violation only in an init and only in an ephemeral container; the exceptions say why.
+func TestContainerControlsSeeEveryContainer(t *testing.T) {
+	cat := load(t)
+	for _, c := range cat.Controls {
+		if c.Rule == nil {
+			continue
+		}
+		var src strings.Builder
+		for _, v := range c.Rule.Variables {
+			src.WriteString(v.Expression + "\n")
+		}
+		for _, v := range c.Rule.Validations {
+			src.WriteString(v.Expression + "\n")
+		}
+		if !strings.Contains(src.String(), "containers") {
+			continue
+		}
+		subresource := false
+		for _, r := range c.Rule.Resources {
+			subresource = subresource || slices.Contains(r.Resources, "pods/ephemeralcontainers")
+		}
+		files, _ := filepath.Glob(filepath.Join("testdata", "fixtures", c.ID, "deny-*"))
+		for _, kind := range []string{"init", "ephemeral"} {
+			field := map[string]string{"init": "initContainers", "ephemeral": "ephemeralContainers"}[kind]
+			if _, ok := containerKindExempt[c.ID+"/"+kind]; ok {
+				if strings.Contains(src.String(), field) && kind == "ephemeral" && !subresource {
+					t.Errorf("%s reads %s but does not match pods/ephemeralcontainers", c.ID, field)
+				}
+				continue
+			}
+			if !strings.Contains(src.String(), field) {
+				t.Errorf("%s reads containers but not %s", c.ID, field)
+			}
+			if kind == "ephemeral" && !subresource {
+				t.Errorf("%s reads ephemeral containers but does not match pods/ephemeralcontainers, which kubectl debug updates", c.ID)
+			}
+			found := false
+			for _, f := range files {
+				found = found || strings.HasPrefix(filepath.Base(f), "deny-"+kind+"-")
+			}
+			if !found {
+				t.Errorf("%s has no deny-%s-*.yaml fixture with the violation only in an %s container", c.ID, kind, kind)
+			}
+		}
+	}
 }
