@@ -115,14 +115,14 @@ func newCmdControlsShow() *cobra.Command {
 			if output != "text" {
 				return printStructured(cmd.OutOrStdout(), output, c)
 			}
-			return writeControl(cmd.OutOrStdout(), c)
+			return writeControl(cmd.OutOrStdout(), c, cat.Kubernetes)
 		},
 	}
 	outputFlag(cmd, &output, "text", "text", "json", "yaml")
 	return cmd
 }
 
-func writeControl(w io.Writer, c *catalogue.Control) error {
+func writeControl(w io.Writer, c *catalogue.Control, kubernetes string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s\n\n", c.ID, c.Title)
 	fmt.Fprintf(&b, "%s\n\n", strings.TrimSpace(c.Description))
@@ -149,7 +149,7 @@ func writeControl(w io.Writer, c *catalogue.Control) error {
 		fmt.Fprintf(&b, "In a bundle: only when %s; otherwise the index lists it under notRealised and claims none of its TSC points\n", when)
 	}
 	ref := c.References
-	for _, kv := range [][2]string{{"CIS", ref.CIS}, {"PSS", strings.TrimSpace(ref.PSS + " " + ref.PSSLevel)}, {"Kyverno", ref.KyvernoPolicy}} {
+	for _, kv := range [][2]string{{"CIS", ref.CIS}, {"PSS", pssLine(ref, kubernetes)}, {"Kyverno", ref.KyvernoPolicy}} {
 		if kv[1] != "" {
 			fmt.Fprintf(&b, "%-11s %s\n", kv[0]+":", kv[1])
 		}
@@ -306,4 +306,14 @@ func wrap(text, indent string, width int) string {
 		b.WriteString(line + "\n")
 	}
 	return b.String()
+}
+
+// pssLine names the Pod Security Standards check a control implements: its name and level,
+// the Kubernetes version, and pod-security-admission's id for it.
+func pssLine(ref catalogue.References, kubernetes string) string {
+	s := strings.TrimSpace(ref.PSS + " " + ref.PSSLevel)
+	if ref.PSSCheck != "" {
+		s += fmt.Sprintf(" (Kubernetes %s, pod-security-admission check %s)", kubernetes, ref.PSSCheck)
+	}
+	return s
 }

@@ -172,6 +172,10 @@ func TestControlsShowAndVersion(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "CC6.6") || !strings.Contains(out, "C-0260") {
 		t.Errorf("show NET-01: exit %d\n%s", code, out)
 	}
+	out, _, code = run(t, "", "controls", "show", "POD-19")
+	if code != 0 || !strings.Contains(out, "Kubernetes 1.37, pod-security-admission check hostProbesAndHostLifecycle") {
+		t.Errorf("show POD-19 does not name the PSS check it implements: exit %d\n%s", code, out)
+	}
 	out, _, code = run(t, "", "version", "-o", "json")
 	if code != 0 || !strings.Contains(out, `"catalogue": "1.1.0"`) {
 		t.Errorf("version: %s", out)
