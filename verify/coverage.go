@@ -39,6 +39,9 @@ func (v *verifier) coverageKinds() []schema.GroupVersionKind {
 	if v.mesh() && v.enabled(controlMeshMTLS) {
 		kinds = append(kinds, peerAuthGVK)
 	}
+	if v.kyvernoPolicies() {
+		kinds = append(kinds, policyExceptionGVK)
+	}
 	return kinds
 }
 

@@ -127,6 +127,7 @@ func (v *verifier) run() error {
 		return err
 	}
 	v.exceptions()
+	v.foreignExceptions()
 	return nil
 }
 

@@ -40,6 +40,9 @@ const (
 	CheckException Check = "exception"
 	// CheckDrift: an object labelled as the profile's that the bundle does not contain.
 	CheckDrift Check = "drift"
+	// CheckForeign: an object the bundle does not ship that weakens one it does, such as a
+	// PolicyException exempting resources from a bundle policy.
+	CheckForeign Check = "foreign"
 )
 
 // ObjectRef names a cluster object.

@@ -418,6 +418,35 @@ func TestFailureModes(t *testing.T) {
 		expectOnly(t, e.check(t), "coverage TLS-01 PeerAuthentication legacy-batch/legacy")
 	})
 
+	t.Run("a PolicyException not in the bundle", func(t *testing.T) {
+		// It exempts every pod from POD-03 and SUP-04; the other ref names no bundle policy.
+		pe := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "policies.kyverno.io/v1", "kind": "PolicyException",
+			"metadata": map[string]any{"name": "let-me-in", "namespace": "kyverno"},
+			"spec": map[string]any{
+				"policyRefs": []any{
+					map[string]any{"name": "payments-soc2-pod-03", "kind": "ValidatingPolicy"},
+					map[string]any{"name": "payments-soc2-sup-04", "kind": "ImageValidatingPolicy"},
+					map[string]any{"name": "someone-elses-policy", "kind": "ValidatingPolicy"},
+				},
+				"matchConditions": []any{map[string]any{"name": "all", "expression": "true"}},
+			}}}
+		peGVK := schema.GroupVersionKind{Group: "policies.kyverno.io", Version: "v1", Kind: "PolicyException"}
+		e.apply(pe)
+		defer e.resource(peGVK, "kyverno").Delete(e.ctx, "let-me-in", metav1.DeleteOptions{})
+		expectOnly(t, e.check(t), "foreign CHG-02,POD-03,SUP-04 PolicyException kyverno/let-me-in: PolicyException kyverno/let-me-in is not in the bundle and exempts resources from ValidatingPolicy payments-soc2-pod-03, ImageValidatingPolicy payments-soc2-sup-04")
+		// Expired, Kyverno ignores it: so does verify.
+		unstructured.SetNestedField(pe.Object, "2020-01-01T00:00:00Z", "spec", "expiresAt")
+		e.apply(pe)
+		expectConverged(t, e.check(t))
+		// Naming only policies the bundle does not ship, it weakens nothing of the bundle's.
+		unstructured.RemoveNestedField(pe.Object, "spec", "expiresAt")
+		unstructured.SetNestedSlice(pe.Object, []any{map[string]any{"name": "someone-elses-policy", "kind": "ValidatingPolicy"}}, "spec", "policyRefs")
+		e.apply(pe)
+		expectConverged(t, e.check(t))
+		e.must(nil, e.resource(peGVK, "kyverno").Delete(e.ctx, "let-me-in", metav1.DeleteOptions{}))
+		expectConverged(t, e.check(t))
+	})
+
 	t.Run("new in-scope namespace without default-deny", func(t *testing.T) {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{
 			"bulwark.dev/scope": "app", "pod-security.kubernetes.io/enforce": "baseline", "istio-injection": "enabled"}}}
