@@ -83,14 +83,18 @@ func (v *verifier) coverage() error {
 		netpols[np.GetNamespace()] = append(netpols[np.GetNamespace()], np)
 	}
 	root := sc.Mesh.RootNamespace
-	meshWide := false
+	var meshWidePAs []*unstructured.Unstructured
 	peerAuths := map[string][]*unstructured.Unstructured{}
 	for i := range v.live[peerAuthGVK.GroupKind()] {
 		pa := &v.live[peerAuthGVK.GroupKind()][i]
-		if pa.GetNamespace() == root && !hasSelector(pa) && paMode(pa) == "STRICT" {
-			meshWide = true
+		if pa.GetNamespace() == root && !hasSelector(pa) {
+			meshWidePAs = append(meshWidePAs, pa)
 		}
 		peerAuths[pa.GetNamespace()] = append(peerAuths[pa.GetNamespace()], pa)
+	}
+	meshWide := false
+	if v.mesh() && v.enabled(controlMeshMTLS) {
+		meshWide = v.meshWideMode(meshWidePAs, root, len(inScope))
 	}
 
 	failures := map[string]int{}
@@ -297,4 +301,37 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// meshWideMode reports whether the mesh-wide mTLS mode in effect is STRICT. Istio applies the
+// oldest selector-less PeerAuthentication of the root namespace when there are several
+// (ties broken by name), so a second, older PERMISSIVE one beside the bundle's STRICT one
+// weakens the whole mesh; a newer weaker one is inert until the older ones go, and is warned
+// about.
+func (v *verifier) meshWideMode(pas []*unstructured.Unstructured, root string, inScope int) bool {
+	if len(pas) == 0 {
+		return false
+	}
+	sort.SliceStable(pas, func(i, j int) bool {
+		ti, tj := pas[i].GetCreationTimestamp(), pas[j].GetCreationTimestamp()
+		if !ti.Equal(&tj) {
+			return ti.Before(&tj)
+		}
+		return pas[i].GetName() < pas[j].GetName()
+	})
+	effective := pas[0]
+	strict := paMode(effective) == "STRICT"
+	if !strict && inScope > 0 {
+		v.add(CheckCoverage, Fail, []string{controlMeshMTLS}, refOf(effective),
+			"PeerAuthentication %s/%s is the oldest mesh-wide one in %s, so Istio applies its mode %s to the whole mesh, not STRICT",
+			root, effective.GetName(), root, orUnknown(paMode(effective), "UNSET"))
+	}
+	for _, pa := range pas[1:] {
+		if paMode(pa) != "STRICT" {
+			v.add(CheckCoverage, Warn, []string{controlMeshMTLS}, refOf(pa),
+				"PeerAuthentication %s/%s is a second mesh-wide policy (mode %s); Istio ignores it while the older %s exists",
+				root, pa.GetName(), orUnknown(paMode(pa), "UNSET"), effective.GetName())
+		}
+	}
+	return strict
 }

@@ -407,7 +407,36 @@ func TestFailureModes(t *testing.T) {
 		defer e.applyFile("mesh/istio-system/peerauthentication-default.yaml")
 		r := e.check(t)
 		expectOnly(t, r, "matching TLS-01 PeerAuthentication istio-system/default: PeerAuthentication istio-system/default differs from the bundle at .spec.mtls.mode: bundle has \"STRICT\", cluster has \"PERMISSIVE\"",
+			"coverage TLS-01 PeerAuthentication istio-system/default: PeerAuthentication istio-system/default is the oldest mesh-wide one in istio-system, so Istio applies its mode PERMISSIVE",
 			"coverage TLS-01 Namespace /payments", "coverage TLS-01 Namespace /ledger", "coverage TLS-01 Namespace /legacy-batch")
+	})
+
+	t.Run("an older mesh-wide PERMISSIVE PeerAuthentication beside the bundle's", func(t *testing.T) {
+		// Istio applies the oldest selector-less PeerAuthentication of the root namespace:
+		// recreate the bundle's after a foreign PERMISSIVE one, a second later.
+		e.must(nil, e.resource(paGVK, "istio-system").Delete(e.ctx, "default", metav1.DeleteOptions{}))
+		permissive := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+			"metadata": map[string]any{"name": "aaa-legacy", "namespace": "istio-system"}, "spec": map[string]any{"mtls": map[string]any{"mode": "PERMISSIVE"}}}}
+		e.apply(permissive)
+		defer e.resource(paGVK, "istio-system").Delete(e.ctx, "aaa-legacy", metav1.DeleteOptions{})
+		time.Sleep(1100 * time.Millisecond) // creationTimestamp has a resolution of a second
+		e.applyFile("mesh/istio-system/peerauthentication-default.yaml")
+		expectOnly(t, e.check(t),
+			"coverage TLS-01 PeerAuthentication istio-system/aaa-legacy: PeerAuthentication istio-system/aaa-legacy is the oldest mesh-wide one in istio-system, so Istio applies its mode PERMISSIVE",
+			"coverage TLS-01 Namespace /payments", "coverage TLS-01 Namespace /ledger", "coverage TLS-01 Namespace /legacy-batch")
+		// Once the bundle's is the oldest, the newer PERMISSIVE one is inert: a warning only.
+		e.must(nil, e.resource(paGVK, "istio-system").Delete(e.ctx, "aaa-legacy", metav1.DeleteOptions{}))
+		time.Sleep(1100 * time.Millisecond)
+		e.apply(permissive)
+		r := e.check(t)
+		expectConverged(t, r)
+		warned := false
+		for _, f := range r.Findings {
+			warned = warned || (f.Status == verify.Warn && strings.Contains(f.Message, "aaa-legacy is a second mesh-wide policy"))
+		}
+		if !warned {
+			t.Error("a newer PERMISSIVE mesh-wide PeerAuthentication is not warned about")
+		}
 	})
 
 	t.Run("a namespace opting out of mTLS", func(t *testing.T) {
