@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -310,7 +310,7 @@ func (s ParamSpec) formatProblem(str string) string {
 		if str == "" {
 			return "is empty (a Role, ClusterRole or binding name)"
 		}
-		if errs := path.IsValidPathSegmentName(str); len(errs) > 0 {
+		if errs := content.IsPathSegmentName(str); len(errs) > 0 {
 			return fmt.Sprintf("%q is not a valid RBAC object name (%s)", str, strings.Join(errs, "; "))
 		}
 	case FormatUsername:
