@@ -114,6 +114,16 @@ func (v *verifier) coverage() error {
 		if v.enabled(controlDefaultDeny) && !hasDefaultDeny(netpols[name], deny) {
 			fail(controlDefaultDeny, name, netpolCmd, "namespace %s is in scope but no NetworkPolicy denies %s to every pod by default", name, joinTypes(deny))
 		}
+		if v.enabled(controlDefaultDeny) {
+			for _, np := range netpols[name] {
+				if open := opensToEveryone(np); len(open) > 0 {
+					failures[controlDefaultDeny]++
+					v.add(CheckCoverage, Fail, []string{controlDefaultDeny}, refOf(np),
+						"NetworkPolicy %s/%s allows %s: NetworkPolicies add up, so it voids the default deny for the pods it selects",
+						name, np.GetName(), strings.Join(open, " and "))
+				}
+			}
+		}
 		if v.enabled(controlDNS) && allowsDNS(sc.Network) && !hasDNSEgress(netpols[name]) {
 			fail(controlDNS, name, netpolCmd, "namespace %s denies egress but no NetworkPolicy lets every pod reach DNS (UDP port 53)", name)
 		}
@@ -334,4 +344,45 @@ func (v *verifier) meshWideMode(pas []*unstructured.Unstructured, root string, i
 		}
 	}
 	return strict
+}
+
+// opensToEveryone lists the directions in which a NetworkPolicy allows every peer on every
+// port: a rule without from/to or ports, or whose peers include every address (an ipBlock of
+// 0.0.0.0/0 or ::/0 without exceptions) or every pod of every namespace (an empty
+// namespaceSelector without a podSelector, or with an empty one). Beside a default deny such
+// a policy switches it off for the pods it selects, whoever created it. Narrower allowances
+// (to named pods, namespaces or ports) are the applications' to add and are not judged here.
+func opensToEveryone(np *unstructured.Unstructured) []string {
+	var out []string
+	for _, dir := range []struct{ field, peers, what string }{{"ingress", "from", "ingress from anywhere"}, {"egress", "to", "egress to anywhere"}} {
+		rules, _, _ := unstructured.NestedSlice(np.Object, "spec", dir.field)
+		for _, r := range rules {
+			m, _ := r.(map[string]any)
+			if ports, _ := m["ports"].([]any); len(ports) > 0 {
+				continue
+			}
+			peers, _ := m[dir.peers].([]any)
+			open := len(peers) == 0
+			for _, p := range peers {
+				open = open || everyPeer(p)
+			}
+			if open {
+				out = append(out, dir.what+" on every port")
+				break
+			}
+		}
+	}
+	return out
+}
+
+func everyPeer(p any) bool {
+	m, _ := p.(map[string]any)
+	if ip, ok := m["ipBlock"].(map[string]any); ok {
+		cidr, _ := ip["cidr"].(string)
+		except, _ := ip["except"].([]any)
+		return (cidr == "0.0.0.0/0" || cidr == "::/0") && len(except) == 0
+	}
+	ns, hasNS := m["namespaceSelector"].(map[string]any)
+	pods, hasPods := m["podSelector"].(map[string]any)
+	return hasNS && len(ns) == 0 && (!hasPods || len(pods) == 0)
 }

@@ -397,6 +397,36 @@ func TestFailureModes(t *testing.T) {
 		expectOnly(t, e.check(t), "present NET-01 NetworkPolicy payments/bulwark-default-deny", "coverage NET-01 Namespace /payments")
 	})
 
+	t.Run("a NetworkPolicy beside the bundle's that allows everything", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			spec map[string]any
+			want string
+		}{
+			{"allow-all", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress", "Egress"},
+				"ingress": []any{map[string]any{}}, "egress": []any{map[string]any{}}}, "ingress from anywhere on every port and egress to anywhere on every port"},
+			{"allow-internet", map[string]any{"podSelector": map[string]any{"matchLabels": map[string]any{"app": "api"}}, "policyTypes": []any{"Egress"},
+				"egress": []any{map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "0.0.0.0/0"}}}}}}, "egress to anywhere on every port"},
+			{"allow-every-namespace", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress"},
+				"ingress": []any{map[string]any{"from": []any{map[string]any{"namespaceSelector": map[string]any{}}}}}}, "ingress from anywhere on every port"},
+		} {
+			np := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+				"metadata": map[string]any{"name": tc.name, "namespace": "payments"}, "spec": tc.spec}}
+			e.apply(np)
+			expectOnly(t, e.check(t), "coverage NET-01 NetworkPolicy payments/"+tc.name+": NetworkPolicy payments/"+tc.name+" allows "+tc.want)
+			e.must(nil, e.resource(netpolGVK, "payments").Delete(e.ctx, tc.name, metav1.DeleteOptions{}))
+		}
+		// An application's narrower allowance is its own business.
+		np := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+			"metadata": map[string]any{"name": "api-from-web", "namespace": "payments"}, "spec": map[string]any{
+				"podSelector": map[string]any{"matchLabels": map[string]any{"app": "api"}}, "policyTypes": []any{"Ingress"},
+				"ingress": []any{map[string]any{"from": []any{map[string]any{"podSelector": map[string]any{"matchLabels": map[string]any{"app": "web"}}}},
+					"ports": []any{map[string]any{"port": int64(8080)}}}}}}}
+		e.apply(np)
+		defer e.resource(netpolGVK, "payments").Delete(e.ctx, "api-from-web", metav1.DeleteOptions{})
+		expectConverged(t, e.check(t))
+	})
+
 	t.Run("changed PeerAuthentication mode", func(t *testing.T) {
 		pa, err := e.resource(paGVK, "istio-system").Get(e.ctx, "default", metav1.GetOptions{})
 		if err != nil {
