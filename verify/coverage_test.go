@@ -144,7 +144,7 @@ func TestCoverage(t *testing.T) {
 		{"default-deny selecting only some pods", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"}),
 			netpol("shop", "deny", map[string]any{"podSelector": map[string]any{"matchLabels": map[string]any{"app": "a"}}, "policyTypes": []any{"Ingress", "Egress"}}),
 			netpol("shop", "dns", allowDNS)),
-			[]string{"NET-01 NetworkPolicy shop/deny", "NET-01 shop"}},
+			[]string{"NET-01 shop"}},
 		{"a 'deny' that allows ingress", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"}),
 			netpol("shop", "deny", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress", "Egress"}, "ingress": []any{map[string]any{}}}),
 			netpol("shop", "dns", allowDNS)),
