@@ -401,7 +401,8 @@ func psaLabels(p *profile.Profile, cat *catalogue.Catalogue, id string) *kyverno
 
 // podSecurity is the Pod Security Admission levels of the profile. A namespace enforces
 // the strictest level all of whose checks the profile enforces: every POD control of that
-// level or below enabled, realised and in Enforce mode, and POD-00 itself in Enforce mode.
+// level or below enabled, realised, in Enforce mode and not widened beyond the standard by
+// its parameters, and POD-00 itself in Enforce mode.
 // An Audit control must not deny through Pod Security Admission either, so an Audit
 // profile enforces privileged. The sensitive tier may reach restricted, the rest at most
 // baseline. Warn and audit stay restricted: they never deny.
@@ -418,7 +419,7 @@ func podSecurity(p *profile.Profile, cat *catalogue.Catalogue, id string) api.Po
 			continue
 		}
 		pssLevel[c.ID] = lvl
-		if !p.ControlEnabled(c.ID) || !applicable(p, c) || p.EnforcementFor(c.ID) == profile.Audit {
+		if !p.ControlEnabled(c.ID) || !applicable(p, c) || p.EnforcementFor(c.ID) == profile.Audit || widens(p, c) {
 			// Not enforced at its level: enforce at most the level below.
 			if below := api.PSSLevels[api.PSSRank(lvl)-1]; api.PSSRank(below) < api.PSSRank(allowed) {
 				allowed = below
@@ -457,6 +458,49 @@ func podSecurity(p *profile.Profile, cat *catalogue.Catalogue, id string) api.Po
 		})
 	}
 	return ps
+}
+
+// widens reports whether the profile's parameters let the control admit more than the
+// catalogue's defaults, the Pod Security Standard's own values: a list with a value the
+// default lacks, any other parameter set to another value. Pod Security Admission would
+// still deny what the control was widened to admit.
+func widens(p *profile.Profile, c *catalogue.Control) bool {
+	for _, prm := range c.Params {
+		v, ok := p.Param(c.ID, prm.Name)
+		if !ok {
+			continue
+		}
+		if prm.Type != "stringList" {
+			if fmt.Sprint(v) != fmt.Sprint(prm.Default) {
+				return true
+			}
+			continue
+		}
+		def := map[string]bool{}
+		for _, d := range asList(prm.Default) {
+			def[d] = true
+		}
+		for _, x := range asList(v) {
+			if !def[x] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func asList(v any) []string {
+	switch l := v.(type) {
+	case []string:
+		return l
+	case []any:
+		out := make([]string, len(l))
+		for i, x := range l {
+			out[i] = fmt.Sprint(x)
+		}
+		return out
+	}
+	return []string{fmt.Sprint(v)}
 }
 
 func minLevel(a, b string) string {
