@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"bulwark.dev/bulwark/api"
+	"bulwark.dev/bulwark/bundle"
 )
 
 // podSecurity reads the Pod Security Admission labels the bundle's POD-00 MutatingPolicy
 // gives namespaces, from its api.AnnotationPodSecurity. A bundle without one (built before
 // Bulwark recorded the levels) gives nil: coverage then expects what those bundles set.
-func podSecurity(desired map[string]map[string]any, objects []indexObject) (*api.PodSecurity, error) {
+func podSecurity(desired map[string]map[string]any, objects []bundle.IndexObject) (*api.PodSecurity, error) {
 	for _, o := range objects {
 		if o.Kind != "MutatingPolicy" || !slices.Contains(o.Controls, controlPSA) {
 			continue
@@ -39,12 +40,6 @@ func podSecurity(desired map[string]map[string]any, objects []indexObject) (*api
 		return &ps, nil
 	}
 	return nil, nil
-}
-
-// indexObject is what podSecurity needs of an index entry.
-type indexObject struct {
-	File, Kind string
-	Controls   []string
 }
 
 func exceptionLevels(ps api.PodSecurity) []string {

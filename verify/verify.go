@@ -172,11 +172,7 @@ func prepare(b *bundle.Bundle, opts Options) (*input, error) {
 		}
 		in.desired[o.File] = obj
 	}
-	var objs []indexObject
-	for _, o := range b.Index.Spec.Objects {
-		objs = append(objs, indexObject{File: o.File, Kind: o.Kind, Controls: o.Controls})
-	}
-	if in.psa, err = podSecurity(in.desired, objs); err != nil {
+	if in.psa, err = podSecurity(in.desired, b.Index.Spec.Objects); err != nil {
 		return nil, err
 	}
 	return in, nil
