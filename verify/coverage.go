@@ -127,7 +127,13 @@ func (v *verifier) coverage() error {
 		if v.enabled(controlDNS) && allowsDNS(sc.Network) && !hasDNSEgress(netpols[name]) {
 			fail(controlDNS, name, netpolCmd, "namespace %s denies egress but no NetworkPolicy lets every pod reach DNS (UDP port 53)", name)
 		}
-		if v.enabled(controlPSA) {
+		if v.enabled(controlPSA) && v.in.psa != nil {
+			if msg := checkPSA(v.in.psa, name, s.Sensitive(name, ns.GetLabels()), ns.GetLabels(), v.opts.Now); msg != "" {
+				fail(controlPSA, name, labelCmd, "%s", msg)
+			}
+		} else if v.enabled(controlPSA) {
+			// A bundle that predates the recorded levels set baseline (restricted in the
+			// sensitive tier), and a stricter level satisfied it.
 			want := "baseline"
 			if s.Sensitive(name, ns.GetLabels()) {
 				want = "restricted"

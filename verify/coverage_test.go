@@ -1,15 +1,18 @@
 package verify
 
 import (
+	"encoding/json"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/bundle"
 	"bulwark.dev/bulwark/profile"
 )
@@ -37,13 +40,59 @@ var (
 	strict = map[string]any{"mtls": map[string]any{"mode": "STRICT"}}
 )
 
-// covered is a namespace with everything a baseline-tier namespace needs.
-func covered(name string, extra ...string) []unstructured.Unstructured {
-	labels := map[string]any{labelPSAEnforce: "baseline", labelInjection: "enabled"}
+// nsLabels are the labels of a baseline-tier namespace the bundle's MutatingPolicies
+// labelled (Pod Security as testPSA sets, mesh enrolment), with extra key-value pairs.
+func nsLabels(extra ...string) map[string]any {
+	labels := map[string]any{labelInjection: "enabled"}
+	for k, v := range psaLabelsAt("baseline") {
+		labels[k] = v
+	}
 	for i := 0; i+1 < len(extra); i += 2 {
 		labels[extra[i]] = extra[i+1]
 	}
-	return []unstructured.Unstructured{namespace(name, labels), netpol(name, "deny", denyAll), netpol(name, "dns", allowDNS)}
+	return labels
+}
+
+// psaLabelsAt are the Pod Security labels testPSA gives a namespace enforcing level.
+func psaLabelsAt(level string) map[string]string {
+	return map[string]string{
+		api.LabelPSAEnforce: level, api.LabelPSAEnforceVersion: "v1.37",
+		api.LabelPSAWarn: "restricted", api.LabelPSAWarnVersion: "v1.37",
+		api.LabelPSAAudit: "restricted", api.LabelPSAAuditVersion: "v1.37",
+	}
+}
+
+// covered is a namespace with everything a baseline-tier namespace needs.
+func covered(name string, extra ...string) []unstructured.Unstructured {
+	return []unstructured.Unstructured{namespace(name, nsLabels(extra...)), netpol(name, "deny", denyAll), netpol(name, "dns", allowDNS)}
+}
+
+// testPSA is what an Enforce bundle's POD-00 MutatingPolicy records.
+func testPSA() *api.PodSecurity {
+	return &api.PodSecurity{Version: "v1.37", Enforce: "baseline", EnforceSensitive: "restricted", Warn: "restricted", Audit: "restricted"}
+}
+
+// withPSA is a bundle of spec whose POD-00 MutatingPolicy records ps (none when nil).
+func withPSA(t *testing.T, spec bundle.IndexSpec, ps *api.PodSecurity) *bundle.Bundle {
+	t.Helper()
+	b := &bundle.Bundle{Index: bundle.Index{Spec: spec}, Files: map[string][]byte{}}
+	if ps == nil {
+		return b
+	}
+	record, err := json.Marshal(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := json.Marshal(map[string]any{"apiVersion": "policies.kyverno.io/v1", "kind": "MutatingPolicy",
+		"metadata": map[string]any{"name": "p-pod-00", "annotations": map[string]any{api.AnnotationPodSecurity: string(record)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := "kyverno/mutatingpolicy-p-pod-00.yaml"
+	b.Files[file] = policy
+	b.Index.Spec.Objects = append(b.Index.Spec.Objects, bundle.IndexObject{File: file, APIVersion: "policies.kyverno.io/v1",
+		Kind: "MutatingPolicy", Name: "p-pod-00", Controls: []string{"POD-00"}})
+	return b
 }
 
 func coverageSpec() bundle.IndexSpec {
@@ -69,14 +118,25 @@ func coverageSpec() bundle.IndexSpec {
 
 // runCoverage judges live objects as coverage would after the LISTs, and returns the
 // failures as "CONTROL NAMESPACE" (or "CONTROL Kind NAMESPACE/NAME" for other objects).
+// The bundle's POD-00 MutatingPolicy records testPSA.
 func runCoverage(t *testing.T, spec bundle.IndexSpec, live []unstructured.Unstructured) ([]string, *Report) {
 	t.Helper()
-	b := &bundle.Bundle{Index: bundle.Index{Spec: spec}}
-	in, err := prepare(b, Options{})
+	return runCoverageOf(t, withPSA(t, spec, testPSA()), live, testNow)
+}
+
+// testNow is the reference time of the coverage tests.
+var testNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+// runCoverageOf is runCoverage for bundle b at now.
+func runCoverageOf(t *testing.T, b *bundle.Bundle, live []unstructured.Unstructured, now time.Time) ([]string, *Report) {
+	t.Helper()
+	spec := b.Index.Spec
+	opts := Options{Now: now}
+	in, err := prepare(b, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &verifier{b: b, in: in, controls: map[string][]string{}, report: newReport(b, Options{}),
+	v := &verifier{b: b, in: in, opts: opts, controls: map[string][]string{}, report: newReport(b, opts),
 		live: map[schema.GroupKind][]unstructured.Unstructured{}}
 	for _, c := range spec.Controls {
 		v.controls[c.ID] = c.TSC
@@ -131,35 +191,40 @@ func TestCoverage(t *testing.T) {
 		want []string
 	}{
 		{"all covered", base(covered("shop", "bulwark.dev/scope", "app")...), nil},
-		{"a selected namespace without policies", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"})),
+		{"a selected namespace without policies", base(namespace("shop", nsLabels("bulwark.dev/scope", "app"))),
 			[]string{"NET-01 shop", "NET-02 shop"}},
 		{"an unselected namespace is not judged", base(namespace("tools", map[string]any{"team": "x"})), nil},
 		{"an excluded namespace is not judged, even when selected", base(namespace("kube-system", map[string]any{"bulwark.dev/scope": "app"})), nil},
 		{"a terminating namespace is not judged", base(u(map[string]any{"apiVersion": "v1", "kind": "Namespace",
 			"metadata": map[string]any{"name": "old", "deletionTimestamp": "2026-01-01T00:00:00Z", "labels": map[string]any{"bulwark.dev/scope": "app"}}})), nil},
 		{"an included namespace that does not exist", []unstructured.Unstructured{root}, []string{"NET-01,NET-02,POD-00,TLS-01,TLS-02 payments"}},
-		{"default-deny for ingress only", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"}),
+		{"default-deny for ingress only", base(namespace("shop", nsLabels("bulwark.dev/scope", "app")),
 			netpol("shop", "deny", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress"}}), netpol("shop", "dns", allowDNS)),
 			[]string{"NET-01 shop"}},
-		{"default-deny selecting only some pods", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"}),
+		{"default-deny selecting only some pods", base(namespace("shop", nsLabels("bulwark.dev/scope", "app")),
 			netpol("shop", "deny", map[string]any{"podSelector": map[string]any{"matchLabels": map[string]any{"app": "a"}}, "policyTypes": []any{"Ingress", "Egress"}}),
 			netpol("shop", "dns", allowDNS)),
 			[]string{"NET-01 shop"}},
-		{"a 'deny' that allows ingress", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"}),
+		{"a 'deny' that allows ingress", base(namespace("shop", nsLabels("bulwark.dev/scope", "app")),
 			netpol("shop", "deny", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress", "Egress"}, "ingress": []any{map[string]any{}}}),
 			netpol("shop", "dns", allowDNS)),
 			[]string{"NET-01 NetworkPolicy shop/deny", "NET-01 shop"}},
-		{"DNS over TCP only", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"}),
+		{"DNS over TCP only", base(namespace("shop", nsLabels("bulwark.dev/scope", "app")),
 			netpol("shop", "deny", denyAll), netpol("shop", "dns", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Egress"},
 				"egress": []any{map[string]any{"ports": []any{map[string]any{"port": int64(53)}}}}})),
 			[]string{"NET-02 shop"}},
-		{"DNS through a port range and a policy made by hand", base(namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline", labelInjection: "enabled"}),
+		{"DNS through a port range and a policy made by hand", base(namespace("shop", nsLabels("bulwark.dev/scope", "app")),
 			netpol("shop", "deny", denyAll), netpol("shop", "team-dns", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Egress"},
 				"egress": []any{map[string]any{"ports": []any{map[string]any{"port": int64(1), "endPort": int64(1024), "protocol": "UDP"}}}}})),
 			nil},
 		{"sensitive by label needs restricted", base(covered("cards", "bulwark.dev/scope", "app", "bulwark.dev/data-class", "confidential")...), []string{"POD-00 cards"}},
 		{"sensitive by name needs restricted", base(withLabels(covered("ledger"), "bulwark.dev/scope", "app")...), []string{"POD-00 ledger"}},
-		{"restricted satisfies baseline", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), labelPSAEnforce, "restricted")...), nil},
+		// Exactly the bundle's level: a stricter one denies what the bundle admits.
+		{"restricted where the bundle enforces baseline", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), labelPSAEnforce, "restricted")...), []string{"POD-00 shop"}},
+		{"sensitive and restricted", base(withLabels(covered("cards", "bulwark.dev/scope", "app", "bulwark.dev/data-class", "confidential"), labelPSAEnforce, "restricted")...), nil},
+		{"no version label", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), api.LabelPSAEnforceVersion, "")...), []string{"POD-00 shop"}},
+		{"a version other than the catalogue's", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), api.LabelPSAWarnVersion, "latest")...), []string{"POD-00 shop"}},
+		{"warn at baseline", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), api.LabelPSAWarn, "baseline")...), []string{"POD-00 shop"}},
 		{"no PSA label", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), labelPSAEnforce, "")...), []string{"POD-00 shop"}},
 		{"privileged PSA", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), labelPSAEnforce, "privileged")...), []string{"POD-00 shop"}},
 		{"not enrolled in the mesh", base(withLabels(covered("shop", "bulwark.dev/scope", "app"), labelInjection, "disabled")...), []string{"TLS-02 shop"}},
@@ -238,7 +303,7 @@ func TestNotRealisedControlsAreNotApplicable(t *testing.T) {
 	spec.Controls = slices.DeleteFunc(spec.Controls, func(c bundle.IndexControl) bool { return c.ID == controlMeshEnrolled })
 	spec.NotRealised = []bundle.NotRealisedControl{{ID: controlMeshEnrolled, Title: "enrolled", Reason: "no mesh: spec.mesh.provider is not istio"}}
 	live := []unstructured.Unstructured{peerAuth("istio-system", "default", strict), namespace("kube-system", nil), namespace("istio-system", nil),
-		namespace("payments", map[string]any{labelPSAEnforce: "baseline"}), netpol("payments", "deny", denyAll), netpol("payments", "dns", allowDNS)}
+		namespace("payments", nsLabels()), netpol("payments", "deny", denyAll), netpol("payments", "dns", allowDNS)}
 	fails, r := runCoverage(t, spec, live)
 	if len(fails) != 0 {
 		t.Errorf("failures for a bundle that does not realise %s: %v", controlMeshEnrolled, fails)
@@ -251,5 +316,104 @@ func TestNotRealisedControlsAreNotApplicable(t *testing.T) {
 	}
 	if len(r.NotApplicable) != 1 || r.NotApplicable[0].ID != controlMeshEnrolled || !strings.Contains(r.NotApplicable[0].Reason, "no mesh") {
 		t.Errorf("notApplicable = %+v, want %s with the bundle's reason", r.NotApplicable, controlMeshEnrolled)
+}
+}
+
+// TestCoverageExpectsThePodSecurityTheBundleRecords: the enforce level a namespace must
+// carry comes from the bundle, above and below: restricted in an Audit bundle is as wrong
+// as privileged in an Enforce one, and an exception's lowered level holds only until it ends.
+func TestCoverageExpectsThePodSecurityTheBundleRecords(t *testing.T) {
+	spec := coverageSpec()
+	spec.Scope.Namespaces.Include = nil
+	spec.Scope.Mesh = profile.Mesh{Provider: "none"}
+	spec.Controls = []bundle.IndexControl{{ID: "POD-00"}}
+	ns := func(name string, level string, extra ...string) unstructured.Unstructured {
+		l := map[string]any{"bulwark.dev/scope": "app"}
+		for k, v := range psaLabelsAt(level) {
+			l[k] = v
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			l[extra[i]] = extra[i+1]
+		}
+		return namespace(name, l)
+	}
+	sensitive := []string{"bulwark.dev/data-class", "confidential"}
+
+	audit := testPSA()
+	audit.Enforce, audit.EnforceSensitive = "privileged", "privileged"
+	end := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	excepted := testPSA()
+	excepted.Exceptions = []api.PodSecurityException{
+		{Name: "sec-1", Namespaces: []string{"legacy", "vault"}, Enforce: "privileged", Until: end},
+		{Name: "sec-2", Namespaces: []string{"cards"}, Enforce: "baseline", Until: end},
+	}
+	before, after := end.Add(-time.Hour), end
+	tests := []struct {
+		name string
+		ps   *api.PodSecurity
+		now  time.Time
+		live []unstructured.Unstructured
+		want []string
+	}{
+		{"Audit bundle: privileged everywhere", audit, before, []unstructured.Unstructured{ns("shop", "privileged"), ns("vault", "privileged", sensitive...)}, nil},
+		{"Audit bundle: an enforced level denies what should be reported", audit, before,
+			[]unstructured.Unstructured{ns("shop", "baseline"), ns("vault", "restricted", sensitive...)}, []string{"POD-00 shop", "POD-00 vault"}},
+		{"Enforce bundle: privileged enforces nothing", testPSA(), before, []unstructured.Unstructured{ns("shop", "privileged")}, []string{"POD-00 shop"}},
+		{"exceptions hold: exactly their namespaces lowered", excepted, before, []unstructured.Unstructured{
+			ns("legacy", "privileged"), ns("vault", "privileged", sensitive...), ns("cards", "baseline", sensitive...),
+			ns("shop", "baseline"), ns("ledger", "restricted", sensitive...)}, nil},
+		{"exceptions hold: a namespace they do not name stays at its level", excepted, before, []unstructured.Unstructured{
+			ns("shop", "privileged"), ns("ledger", "baseline", sensitive...)}, []string{"POD-00 ledger", "POD-00 shop"}},
+		{"exceptions hold: lowered further than the exception allows", excepted, before, []unstructured.Unstructured{
+			ns("cards", "privileged", sensitive...)}, []string{"POD-00 cards"}},
+		{"exceptions ended: still lowered", excepted, after, []unstructured.Unstructured{
+			ns("legacy", "privileged"), ns("vault", "privileged", sensitive...), ns("cards", "baseline", sensitive...)},
+			[]string{"POD-00 cards", "POD-00 legacy", "POD-00 vault"}},
+		{"exceptions ended: relabelled", excepted, after, []unstructured.Unstructured{
+			ns("legacy", "baseline"), ns("vault", "restricted", sensitive...), ns("cards", "restricted", sensitive...)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, r := runCoverageOf(t, withPSA(t, spec, tt.ps), tt.live, tt.now)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("failures %q, want %q", got, tt.want)
+			}
+			for _, f := range r.Findings {
+				if f.Status == Fail && tt.now.Equal(after) && !strings.Contains(f.Message, "still lowered") {
+					t.Errorf("finding after the exception ended does not say the namespace is still lowered: %s", f.Message)
+				}
+			}
+		})
+	}
+}
+
+// TestCoverageOfABundleWithoutThePodSecurityRecord: a bundle built before the levels were
+// recorded set baseline (restricted in the sensitive tier), which a stricter level met.
+func TestCoverageOfABundleWithoutThePodSecurityRecord(t *testing.T) {
+	spec := coverageSpec()
+	spec.Scope.Namespaces.Include = nil
+	spec.Scope.Mesh = profile.Mesh{Provider: "none"}
+	spec.Controls = []bundle.IndexControl{{ID: "POD-00"}}
+	live := []unstructured.Unstructured{
+		namespace("shop", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "restricted"}),
+		namespace("web", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "baseline"}),
+		namespace("tmp", map[string]any{"bulwark.dev/scope": "app", labelPSAEnforce: "privileged"}),
+		namespace("vault", map[string]any{"bulwark.dev/scope": "app", "bulwark.dev/data-class": "confidential", labelPSAEnforce: "baseline"}),
+	}
+	got, _ := runCoverageOf(t, withPSA(t, spec, nil), live, testNow)
+	if want := []string{"POD-00 tmp", "POD-00 vault"}; !slices.Equal(got, want) {
+		t.Errorf("failures %q, want %q", got, want)
+	}
+}
+
+func TestPrepareRefusesABadPodSecurityRecord(t *testing.T) {
+	spec := coverageSpec()
+	for _, ps := range []*api.PodSecurity{
+		{Version: "v1.37", Enforce: "strict", EnforceSensitive: "restricted", Warn: "restricted", Audit: "restricted"},
+		{Enforce: "baseline", EnforceSensitive: "restricted", Warn: "restricted", Audit: "restricted"},
+	} {
+		if _, err := prepare(withPSA(t, spec, ps), Options{}); err == nil {
+			t.Errorf("prepare accepted %+v", ps)
+		}
 	}
 }

@@ -35,8 +35,7 @@ func BenchmarkVerify2000Namespaces(b *testing.B) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			name := fmt.Sprintf("team-%04d", i)
-			_, err := e.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-				"bulwark.dev/scope": "app", "pod-security.kubernetes.io/enforce": "baseline"}}}, metav1.CreateOptions{})
+			_, err := e.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: withLabels(podSecurity("baseline"), "bulwark.dev/scope", "app")}}, metav1.CreateOptions{})
 			if err != nil {
 				errs <- err
 				return

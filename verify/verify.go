@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
+	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/bundle"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/scope"
@@ -144,6 +145,9 @@ func newReport(b *bundle.Bundle, opts Options) *Report {
 type input struct {
 	scope   *scope.Matcher
 	desired map[string]map[string]any // file -> object the bundle sets
+	// psa is the Pod Security labels POD-00's MutatingPolicy records, nil in a bundle
+	// that predates the record.
+	psa *api.PodSecurity
 }
 
 func prepare(b *bundle.Bundle, opts Options) (*input, error) {
@@ -171,6 +175,9 @@ func prepare(b *bundle.Bundle, opts Options) (*input, error) {
 			return nil, fmt.Errorf("bundle file %s holds %v %v, the index says %s %s", o.File, obj["apiVersion"], obj["kind"], o.APIVersion, o.Kind)
 		}
 		in.desired[o.File] = obj
+	}
+	if in.psa, err = podSecurity(in.desired, b.Index.Spec.Objects); err != nil {
+		return nil, err
 	}
 	return in, nil
 }

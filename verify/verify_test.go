@@ -81,6 +81,24 @@ func buildEnv(t testing.TB, c *testenv.Cluster, example string) *env {
 	return e
 }
 
+// podSecurity are the Pod Security labels the payments bundle's POD-00 MutatingPolicy gives
+// a namespace that enforces level.
+func podSecurity(level string) map[string]string {
+	return map[string]string{
+		"pod-security.kubernetes.io/enforce": level, "pod-security.kubernetes.io/enforce-version": "v1.37",
+		"pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/warn-version": "v1.37",
+		"pod-security.kubernetes.io/audit": "restricted", "pod-security.kubernetes.io/audit-version": "v1.37",
+	}
+}
+
+// withLabels adds key-value pairs to labels.
+func withLabels(labels map[string]string, kv ...string) map[string]string {
+	for i := 0; i+1 < len(kv); i += 2 {
+		labels[kv[i]] = kv[i+1]
+	}
+	return labels
+}
+
 var (
 	sharedEnv  *env
 	sharedOnce sync.Once
@@ -94,7 +112,7 @@ func newEnv(t *testing.T) *env {
 		e := buildEnv(t, testenv.SharedCluster(t), "payments")
 		// Namespaces as Kyverno's MutatingPolicies would have labelled them.
 		psa := func(level string) map[string]string {
-			return map[string]string{"pod-security.kubernetes.io/enforce": level, "istio-injection": "enabled"}
+			return withLabels(podSecurity(level), "istio-injection", "enabled")
 		}
 		for name, l := range map[string]map[string]string{
 			"payments": psa("restricted"), "ledger": psa("restricted"), "legacy-batch": psa("baseline"),
@@ -508,7 +526,8 @@ func TestFailureModes(t *testing.T) {
 
 	t.Run("new in-scope namespace without default-deny", func(t *testing.T) {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{
-			"bulwark.dev/scope": "app", "pod-security.kubernetes.io/enforce": "baseline", "istio-injection": "enabled"}}}
+			"bulwark.dev/scope": "app", "istio-injection": "enabled"}}}
+		maps.Copy(ns.Labels, podSecurity("baseline"))
 		e.must(e.Kube.CoreV1().Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}))
 		// Namespaces cannot be deleted without a controller manager: take it out of scope.
 		defer e.unlabel("shop", "bulwark.dev/scope")
@@ -517,7 +536,8 @@ func TestFailureModes(t *testing.T) {
 
 	t.Run("new in-scope namespace covered by what Kyverno generated", func(t *testing.T) {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop-generated", Labels: map[string]string{
-			"bulwark.dev/scope": "app", "bulwark.dev/data-class": "confidential", "pod-security.kubernetes.io/enforce": "restricted", "istio-injection": "enabled"}}}
+			"bulwark.dev/scope": "app", "bulwark.dev/data-class": "confidential", "istio-injection": "enabled"}}}
+		maps.Copy(ns.Labels, podSecurity("restricted"))
 		e.must(e.Kube.CoreV1().Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}))
 		defer e.unlabel("shop-generated", "bulwark.dev/scope")
 		// As Kyverno's GeneratingPolicy writes them: the bundle's trace without a version,
@@ -531,6 +551,20 @@ func TestFailureModes(t *testing.T) {
 		// A sensitive namespace without the restricted level is named.
 		e.relabel("shop-generated", "pod-security.kubernetes.io/enforce", "baseline")
 		expectOnly(t, e.check(t), "coverage POD-00 Namespace /shop-generated")
+	})
+
+	t.Run("a namespace enforcing more or less than the bundle", func(t *testing.T) {
+		// The bundle enforces baseline outside the sensitive tier, exactly: restricted
+		// would deny pods the bundle admits.
+		defer e.relabel("legacy-batch", "pod-security.kubernetes.io/enforce", "baseline")
+		for _, level := range []string{"restricted", "privileged"} {
+			e.relabel("legacy-batch", "pod-security.kubernetes.io/enforce", level)
+			expectOnly(t, e.check(t), "coverage POD-00 Namespace /legacy-batch: namespace legacy-batch does not carry the bundle's Pod Security labels: want pod-security.kubernetes.io/enforce=baseline (has "+level+")")
+		}
+		e.relabel("legacy-batch", "pod-security.kubernetes.io/enforce", "baseline")
+		e.unlabel("legacy-batch", "pod-security.kubernetes.io/enforce-version")
+		defer e.relabel("legacy-batch", "pod-security.kubernetes.io/enforce-version", "v1.37")
+		expectOnly(t, e.check(t), "coverage POD-00 Namespace /legacy-batch")
 	})
 
 	t.Run("policy not ready", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/bundle/signature"
@@ -47,19 +50,27 @@ type setup struct {
 	mutate func(*profile.Profile)
 	// before creates objects that exist before the bundle, as on a brownfield cluster.
 	before func(*testenv.Client)
+	// podSecurity keeps the API server's PodSecurity admission plugin on, for tests of
+	// what the bundle's Pod Security labels make it do.
+	podSecurity bool
 }
 
 // startRealKyverno starts a cluster and Kyverno, runs opts.before, applies the objects of
 // the example's bundle that opts selects, and waits until Kyverno reports every policy
 // ready.
 //
-// The kube-apiserver runs without its PodSecurity admission plugin. The bundle's own
-// MutatingPolicy labels every namespace in scope for Pod Security Admission, and with the
-// plugin on, a privileged pod would be refused by PSA before Kyverno's webhook sees it:
-// the refusal would prove nothing about the bundle's Kyverno policies.
+// The kube-apiserver runs without its PodSecurity admission plugin unless opts.podSecurity.
+// The bundle's own MutatingPolicy labels every namespace in scope for Pod Security
+// Admission, and with the plugin on, a privileged pod would be refused by PSA before
+// Kyverno's webhook sees it: the refusal would prove nothing about the bundle's Kyverno
+// policies.
 func startRealKyverno(t *testing.T, example string, opts setup) *realKyverno {
 	t.Helper()
-	c := testenv.StartClusterWith(t, "--disable-admission-plugins=PodSecurity")
+	var flags []string
+	if !opts.podSecurity {
+		flags = append(flags, "--disable-admission-plugins=PodSecurity")
+	}
+	c := testenv.StartClusterWith(t, flags...)
 	k := testenv.StartKyverno(t, c)
 	// The bundles also hold Istio and cert-manager kinds, and some policies match them.
 	testenv.InstallCRDs(t, c.Config, "istio", "certmanager")
@@ -408,11 +419,12 @@ func namespace(name string, labels map[string]string) *corev1.Namespace {
 
 // TestRealKyvernoReportsBrownfieldAudit applies the brownfield-audit bundle (Audit, IAM-04
 // Enforce) to a cluster where a non-compliant pod already runs, and reads the PolicyReport
-// Kyverno's reports controller writes for it.
+// Kyverno's reports controller writes for it. The API server's PodSecurity admission is on:
+// Audit must mean audit there too.
 func TestRealKyvernoReportsBrownfieldAudit(t *testing.T) {
 	t.Parallel() // own cluster and Kyverno; most of a start is waiting
 	var existing *unstructured.Unstructured
-	r := startRealKyverno(t, "brownfield-audit", setup{before: func(c *testenv.Client) {
+	r := startRealKyverno(t, "brownfield-audit", setup{podSecurity: true, before: func(c *testenv.Client) {
 		c.Namespaces(t, "shop")
 		existing = compliantPod("legacy", "shop")
 		ct := container(existing)
@@ -428,60 +440,133 @@ func TestRealKyvernoReportsBrownfieldAudit(t *testing.T) {
 	}})
 
 	t.Run("the existing pod's PolicyReport", func(t *testing.T) {
-		ri, err := r.client.Resource(reportGVK, "shop")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx := context.Background()
 		// Alone the report shows in about a minute; on a loaded 2-core machine (three Kyverno
 		// installs in parallel) the background scan has taken over 3 minutes to cover every
 		// policy, having first reported the few that were ready at its first pass.
-		deadline := time.Now().Add(6 * time.Minute)
-		for {
-			// The reports controller names a resource's report after the resource's UID.
-			rep, err := ri.Get(ctx, string(existing.GetUID()), metav1.GetOptions{})
-			if err == nil {
-				results, _, _ := unstructured.NestedSlice(rep.Object, "results")
-				for _, res := range results {
-					m, _ := res.(map[string]any)
-					if m["policy"] == "brownfield-audit-pod-03" && m["result"] == "fail" {
-						if msg, _ := m["message"].(string); !strings.Contains(msg, "POD-03:") {
-							t.Errorf("the failing result does not name POD-03: %v", m)
-						}
-						t.Logf("PolicyReport %s/%s: %d results, POD-03 fail: %v", rep.GetNamespace(), rep.GetName(), len(results), m["message"])
-						return
-					}
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the PolicyReport for shop/legacy has no failing result for brownfield-audit-pod-03: %v", results)
-				}
-			} else if !apierrors.IsNotFound(err) {
-				t.Fatal(err)
-			} else if time.Now().After(deadline) {
-				list, _ := ri.List(ctx, metav1.ListOptions{})
-				var names []string
-				if list != nil {
-					for _, i := range list.Items {
-						names = append(names, i.GetName())
-					}
-				}
-				t.Fatalf("Kyverno's reports controller wrote no PolicyReport for shop/legacy (uid %s) in 3m; reports in shop: %v", existing.GetUID(), names)
-			}
-			time.Sleep(time.Second)
-		}
+		r.waitReportedFailing(t, existing, "brownfield-audit-pod-03", "POD-03:", 6*time.Minute)
 	})
 
 	t.Run("audit admits, the enforced control denies", func(t *testing.T) {
+		// Kyverno's background controller labels shop, which predates the bundle, for Pod
+		// Security Admission: wait for it, so that PSA judges the pod by the bundle's labels.
+		ctx := context.Background()
+		deadline := time.Now().Add(2 * time.Minute)
+		var shop *corev1.Namespace
+		for {
+			var err error
+			if shop, err = r.client.Kube.CoreV1().Namespaces().Get(ctx, "shop", metav1.GetOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if shop.Labels["pod-security.kubernetes.io/warn"] == "restricted" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Kyverno did not label shop for Pod Security Admission: %v", shop.Labels)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
 		p := compliantPod("new-privileged", "shop")
 		ct := container(p)
 		ct["securityContext"] = map[string]any{"privileged": true}
 		unstructured.SetNestedSlice(p.Object, []any{ct}, "spec", "containers")
-		if err := r.create(p); err != nil {
-			t.Errorf("Audit mode refused a privileged pod: %v", err)
+		// Pod Security Admission warns (and audits) at restricted but does not deny.
+		warnings := &warningRecorder{}
+		cfg := rest.CopyConfig(r.c.Config)
+		cfg.WarningHandler = warnings
+		dyn, err := dynamic.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
 		}
+		created, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "pods"}).Namespace("shop").Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("Audit mode refused a privileged pod (shop labels %v): %v", shop.Labels, err)
+		}
+		if !warnings.contains("PodSecurity") {
+			t.Errorf("Pod Security Admission did not warn about the privileged pod: %q", warnings.messages())
+		}
+		wantLabels(t, "shop", shop.Labels, map[string]string{
+			"pod-security.kubernetes.io/enforce":         "privileged",
+			"pod-security.kubernetes.io/enforce-version": "v1.37",
+			"pod-security.kubernetes.io/warn-version":    "v1.37",
+			"pod-security.kubernetes.io/audit":           "restricted",
+		})
 		// IAM-04 stays Enforce: no workloads in the default namespace.
 		deniedByKyverno(t, "a pod in default", r.create(compliantPod("app", "default")), "IAM-04")
+		// And Kyverno reports the admitted pod's violation.
+		r.waitReportedFailing(t, created, "brownfield-audit-pod-03", "POD-03:", 3*time.Minute)
 	})
+}
+
+// warningRecorder collects the warnings the API server returns.
+type warningRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warningRecorder) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, text)
+}
+
+func (w *warningRecorder) messages() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.msgs...)
+}
+
+func (w *warningRecorder) contains(s string) bool {
+	for _, m := range w.messages() {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitReportedFailing waits until the PolicyReport Kyverno's reports controller writes for
+// pod has a failing result for policy whose message contains msg.
+func (r *realKyverno) waitReportedFailing(t *testing.T, pod *unstructured.Unstructured, policy, msg string, timeout time.Duration) {
+	t.Helper()
+	ns := pod.GetNamespace()
+	ri, err := r.client.Resource(reportGVK, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	deadline := time.Now().Add(timeout)
+	for {
+		// The reports controller names a resource's report after the resource's UID.
+		rep, err := ri.Get(ctx, string(pod.GetUID()), metav1.GetOptions{})
+		if err == nil {
+			results, _, _ := unstructured.NestedSlice(rep.Object, "results")
+			for _, res := range results {
+				m, _ := res.(map[string]any)
+				if m["policy"] == policy && m["result"] == "fail" {
+					if got, _ := m["message"].(string); !strings.Contains(got, msg) {
+						t.Errorf("the failing result does not say %q: %v", msg, m)
+					}
+					t.Logf("PolicyReport %s/%s: %d results, %s fail: %v", rep.GetNamespace(), rep.GetName(), len(results), policy, m["message"])
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the PolicyReport for %s/%s has no failing result for %s: %v", ns, pod.GetName(), policy, results)
+			}
+		} else if !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		} else if time.Now().After(deadline) {
+			list, _ := ri.List(ctx, metav1.ListOptions{})
+			var names []string
+			if list != nil {
+				for _, i := range list.Items {
+					names = append(names, i.GetName())
+				}
+			}
+			t.Fatalf("Kyverno's reports controller wrote no PolicyReport for %s/%s (uid %s) in %s; reports in %s: %v", ns, pod.GetName(), pod.GetUID(), timeout, ns, names)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // TestRealKyvernoVerifiesImageSignatures runs the payments bundle's ImageValidatingPolicy

@@ -1,6 +1,7 @@
 package kyverno
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -401,5 +402,52 @@ func TestExceptionConditionHoldsForEveryOperation(t *testing.T) {
 		if out.Value() != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, out.Value(), tc.want)
 		}
+	}
+}
+
+func podSecurityOf(t *testing.T, p *profile.Profile, cat *catalogue.Catalogue) api.PodSecurity {
+	t.Helper()
+	o, ok := generate(t, p, cat)["MutatingPolicy/"+p.Metadata.Name+"-pod-00"]
+	if !ok {
+		t.Fatal("no POD-00 MutatingPolicy")
+	}
+	var ps api.PodSecurity
+	if err := json.Unmarshal([]byte(o.Object.GetAnnotations()[api.AnnotationPodSecurity]), &ps); err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+// TestPodSecurityLevels: a namespace enforces the strictest level whose POD controls are
+// all enabled, in Enforce mode and no wider than the standard.
+func TestPodSecurityLevels(t *testing.T) {
+	tests := []struct {
+		name               string
+		change             func(*profile.Profile)
+		enforce, sensitive string
+	}{
+		{"every control enforced", func(*profile.Profile) {}, "baseline", "restricted"},
+		{"an Audit profile", func(p *profile.Profile) { p.Spec.Enforcement = profile.Audit }, "privileged", "privileged"},
+		{"POD-00 in Audit mode", func(p *profile.Profile) {
+			p.Spec.Controls.Enforcement = map[string]profile.Enforcement{"POD-00": profile.Audit}
+		}, "privileged", "privileged"},
+		{"a restricted control disabled", func(p *profile.Profile) { p.Spec.Controls.Disable = append(p.Spec.Controls.Disable, "POD-16") }, "baseline", "baseline"},
+		{"a baseline control disabled", func(p *profile.Profile) { p.Spec.Controls.Disable = append(p.Spec.Controls.Disable, "POD-01") }, "privileged", "privileged"},
+		{"a baseline list widened", func(p *profile.Profile) {
+			p.Spec.Controls.Params = map[string]map[string]any{"POD-04": {"allowedCapabilities": []any{"CHOWN", "SYS_ADMIN"}}}
+		}, "privileged", "privileged"},
+		{"a baseline list narrowed", func(p *profile.Profile) {
+			p.Spec.Controls.Params = map[string]map[string]any{"POD-04": {"allowedCapabilities": []any{"CHOWN"}}}
+		}, "baseline", "restricted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, cat := payments(t)
+			tt.change(p)
+			ps := podSecurityOf(t, p, cat)
+			if ps.Enforce != tt.enforce || ps.EnforceSensitive != tt.sensitive || ps.Warn != "restricted" || ps.Audit != "restricted" || ps.Version != "v"+cat.Kubernetes {
+				t.Errorf("%+v, want enforce %s, %s in the sensitive tier, warn and audit restricted, version v%s", ps, tt.enforce, tt.sensitive, cat.Kubernetes)
+			}
+		})
 	}
 }

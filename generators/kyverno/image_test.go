@@ -103,7 +103,7 @@ func TestKyvernoEngineVerifiesSignatures(t *testing.T) {
 		AllowedRegistries: []string{reg.Addr + "/acme/"},
 		SignatureKeys:     []profile.SignatureKey{{Name: "release", PublicKey: pub}},
 	}
-	objs := imageSignatures(p, "SUP-04")
+	objs := imageSignatures(p, nil, "SUP-04")
 	if len(objs) != 2 || objs[1].GetName() != objs[0].GetName()+"-ephemeralcontainers" {
 		t.Fatalf("SUP-04 objects %v, want the pods policy and its pods/ephemeralcontainers companion", objs)
 	}

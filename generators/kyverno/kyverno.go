@@ -1,6 +1,7 @@
 package kyverno
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -63,7 +64,7 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 			}
 		}
 		if r, ok := realisers[c.ID]; ok {
-			for _, o := range r.objects(p, c.ID) {
+			for _, o := range r.objects(p, cat, c.ID) {
 				out = append(out, generated.Object{Dir: api.DirKyverno, Object: o, Controls: []string{c.ID}})
 				if r.policyKind != "" {
 					policyRefs[c.ID] = append(policyRefs[c.ID], v1alpha1.PolicyRef{Name: o.GetName(), Kind: r.policyKind})
@@ -91,7 +92,7 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 // catalogue's rule.
 type realiser struct {
 	// objects builds the control's policies.
-	objects func(p *profile.Profile, id string) []generated.KubeObject
+	objects func(p *profile.Profile, cat *catalogue.Catalogue, id string) []generated.KubeObject
 	// labelsNamespaces: the policy mutates existing namespaces, which needs the ClusterRole
 	// that lets Kyverno's background controller label them.
 	labelsNamespaces bool
@@ -104,13 +105,15 @@ type realiser struct {
 // the catalogue's realisedBy (Realised).
 var realisers = map[string]realiser{
 	"POD-00":             {objects: one(psaLabels), labelsNamespaces: true},
-	meshEnrolmentControl: {objects: one(func(p *profile.Profile, _ string) *kyvernov1.MutatingPolicy { return meshEnrolment(p) }), labelsNamespaces: true},
+	meshEnrolmentControl: {objects: one(meshEnrolment), labelsNamespaces: true},
 	"SUP-04":             {objects: imageSignatures, policyKind: "ImageValidatingPolicy"},
 }
 
 // one adapts a builder of a single policy to realiser.objects.
-func one[T generated.KubeObject](f func(p *profile.Profile, id string) T) func(*profile.Profile, string) []generated.KubeObject {
-	return func(p *profile.Profile, id string) []generated.KubeObject { return []generated.KubeObject{f(p, id)} }
+func one[T generated.KubeObject](f func(p *profile.Profile, cat *catalogue.Catalogue, id string) T) func(*profile.Profile, *catalogue.Catalogue, string) []generated.KubeObject {
+	return func(p *profile.Profile, cat *catalogue.Catalogue, id string) []generated.KubeObject {
+		return []generated.KubeObject{f(p, cat, id)}
+	}
 }
 
 // need is what a conditional control requires of the profile, and what to say when the
@@ -417,16 +420,166 @@ func namespaceLabeller(name string, p *profile.Profile, labels string, vars []ad
 	}
 }
 
-// psaLabels enforces Pod Security Admission's baseline level (restricted in the sensitive
-// tier) and warns and audits at restricted everywhere in scope.
-func psaLabels(p *profile.Profile, id string) *kyvernov1.MutatingPolicy {
-	vars := []admissionv1.Variable{{Name: "enforceLevel", Expression: fmt.Sprintf("(%s) ? 'restricted' : 'baseline'", scope.New(p.Spec.Namespaces).SensitiveCEL("object"))}}
-	labels := `{"pod-security.kubernetes.io/enforce": variables.enforceLevel, "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}`
-	return namespaceLabeller(generated.PolicyName(p, id), p, labels, vars)
+// psaLabels labels in-scope namespaces for Pod Security Admission: warn and audit at
+// restricted, every mode pinned to the catalogue's Kubernetes version, and enforce at the
+// level podSecurity computes, lowered in an excepted namespace until its exception ends.
+// The policy records the levels in AnnotationPodSecurity, for verify.
+func psaLabels(p *profile.Profile, cat *catalogue.Catalogue, id string) *kyvernov1.MutatingPolicy {
+	ps := podSecurity(p, cat, id)
+	normal := fmt.Sprintf("'%s'", ps.Enforce)
+	if ps.EnforceSensitive != ps.Enforce {
+		normal = fmt.Sprintf("(%s) ? '%s' : '%s'", scope.New(p.Spec.Namespaces).SensitiveCEL("object"), ps.EnforceSensitive, ps.Enforce)
+	}
+	vars := []admissionv1.Variable{{Name: "normalLevel", Expression: normal}}
+	// A namespace in several exceptions gets the lowest level: the privileged ones first.
+	// time.now() makes a lowered level lapse when the namespace or the policy is next
+	// admitted after the exception's end; verify finds a namespace still lowered.
+	level := "variables.normalLevel"
+	for _, want := range []string{api.PSSBaseline, api.PSSPrivileged} {
+		for i := len(ps.Exceptions) - 1; i >= 0; i-- {
+			e := ps.Exceptions[i]
+			if e.Enforce != want {
+				continue
+			}
+			cond := fmt.Sprintf("object.metadata.name in %s && time.now() < timestamp('%s')", catalogue.CELList(e.Namespaces), e.Until.UTC().Format(time.RFC3339))
+			if want == api.PSSBaseline {
+				cond += " && variables.normalLevel == 'restricted'"
+			}
+			level = fmt.Sprintf("(%s) ? '%s' : %s", cond, want, level)
+		}
+	}
+	vars = append(vars, admissionv1.Variable{Name: "enforceLevel", Expression: level})
+	labels := fmt.Sprintf(`{%q: variables.enforceLevel, %q: %q, %q: %q, %q: %q, %q: %q, %q: %q}`,
+		api.LabelPSAEnforce, api.LabelPSAEnforceVersion, ps.Version,
+		api.LabelPSAWarn, ps.Warn, api.LabelPSAWarnVersion, ps.Version,
+		api.LabelPSAAudit, ps.Audit, api.LabelPSAAuditVersion, ps.Version)
+	mp := namespaceLabeller(generated.PolicyName(p, id), p, labels, vars)
+	record, err := json.Marshal(ps)
+	if err != nil {
+		panic(err) // strings and times only
+	}
+	mp.Annotations = map[string]string{api.AnnotationPodSecurity: string(record)}
+	return mp
+}
+
+// podSecurity is the Pod Security Admission levels of the profile. A namespace enforces
+// the strictest level all of whose checks the profile enforces: every POD control of that
+// level or below enabled, realised, in Enforce mode and not widened beyond the standard by
+// its parameters, and POD-00 itself in Enforce mode.
+// An Audit control must not deny through Pod Security Admission either, so an Audit
+// profile enforces privileged. The sensitive tier may reach restricted, the rest at most
+// baseline. Warn and audit stay restricted: they never deny.
+func podSecurity(p *profile.Profile, cat *catalogue.Catalogue, id string) api.PodSecurity {
+	allowed := api.PSSRestricted
+	if p.EnforcementFor(id) == profile.Audit {
+		allowed = api.PSSPrivileged
+	}
+	pssLevel := map[string]string{} // control id -> its Pod Security Standards level
+	for i := range cat.Controls {
+		c := &cat.Controls[i]
+		lvl := c.References.PSSLevel
+		if lvl == "" {
+			continue
+		}
+		pssLevel[c.ID] = lvl
+		if !p.ControlEnabled(c.ID) || skipReason(p, c) != "" || p.EnforcementFor(c.ID) == profile.Audit || widens(p, c) {
+			// Not enforced at its level: enforce at most the level below.
+			if below := api.PSSLevels[api.PSSRank(lvl)-1]; api.PSSRank(below) < api.PSSRank(allowed) {
+				allowed = below
+			}
+		}
+	}
+	ps := api.PodSecurity{
+		Version:          "v" + cat.Kubernetes,
+		EnforceSensitive: allowed,
+		Enforce:          minLevel(allowed, api.PSSBaseline),
+		Warn:             api.PSSRestricted,
+		Audit:            api.PSSRestricted,
+	}
+	for _, e := range p.Spec.Exceptions {
+		lowered := ""
+		for _, cid := range e.Controls {
+			var l string
+			switch {
+			case cid == id:
+				l = api.PSSPrivileged // Pod Security Admission itself is waived
+			case pssLevel[cid] != "":
+				l = api.PSSLevels[api.PSSRank(pssLevel[cid])-1]
+			default:
+				continue
+			}
+			if lowered == "" {
+				lowered = l
+			}
+			lowered = minLevel(lowered, l)
+		}
+		if lowered == "" || api.PSSRank(lowered) >= api.PSSRank(ps.EnforceSensitive) {
+			continue // waives no check Pod Security Admission enforces
+		}
+		ps.Exceptions = append(ps.Exceptions, api.PodSecurityException{
+			Name: e.Name, Namespaces: append([]string(nil), e.Namespaces...), Enforce: lowered, Until: exceptionEnd(e),
+		})
+	}
+	return ps
+}
+
+// widens reports whether the profile's parameters let the control admit more than the
+// catalogue's defaults, the Pod Security Standard's own values: a list with a value the
+// default lacks, any other parameter set to another value. Pod Security Admission would
+// still deny what the control was widened to admit.
+func widens(p *profile.Profile, c *catalogue.Control) bool {
+	for _, prm := range c.Params {
+		v, ok := p.Param(c.ID, prm.Name)
+		if !ok {
+			continue
+		}
+		if prm.Type != "stringList" {
+			if fmt.Sprint(v) != fmt.Sprint(prm.Default) {
+				return true
+			}
+			continue
+		}
+		def := map[string]bool{}
+		for _, d := range asList(prm.Default) {
+			def[d] = true
+		}
+		for _, x := range asList(v) {
+			if !def[x] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func asList(v any) []string {
+	switch l := v.(type) {
+	case []string:
+		return l
+	case []any:
+		out := make([]string, len(l))
+		for i, x := range l {
+			out[i] = fmt.Sprint(x)
+		}
+		return out
+	}
+	return []string{fmt.Sprint(v)}
+}
+
+func minLevel(a, b string) string {
+	if api.PSSRank(a) < api.PSSRank(b) {
+		return a
+	}
+	return b
+}
+
+// exceptionEnd is the instant an exception stops holding: the end of its expiry day, UTC.
+func exceptionEnd(e profile.Exception) time.Time {
+	return e.Expires.Time.AddDate(0, 0, 1).UTC().Truncate(24 * time.Hour)
 }
 
 // meshEnrolment labels in-scope namespaces for Istio sidecar injection.
-func meshEnrolment(p *profile.Profile) *kyvernov1.MutatingPolicy {
+func meshEnrolment(p *profile.Profile, _ *catalogue.Catalogue, _ string) *kyvernov1.MutatingPolicy {
 	return namespaceLabeller(generated.PolicyName(p, meshEnrolmentControl)+"-enrol", p, `{"istio-injection": "enabled"}`, nil)
 }
 
@@ -455,7 +608,7 @@ func namespaceLabellerRole(p *profile.Profile) *rbacv1.ClusterRole {
 // Kyverno extends it to Pod controllers only while it matches core v1 pods alone, so a
 // companion policy with the same checks matches the UPDATE of pods/ephemeralcontainers that
 // kubectl debug sends.
-func imageSignatures(p *profile.Profile, id string) []generated.KubeObject {
+func imageSignatures(p *profile.Profile, _ *catalogue.Catalogue, id string) []generated.KubeObject {
 	main := imageSignaturesFor(p, id, generated.PolicyName(p, id), catalogue.ResourceRule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}})
 	eph := imageSignaturesFor(p, id, generated.PolicyName(p, id)+"-ephemeralcontainers",
 		catalogue.ResourceRule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods/ephemeralcontainers"}, Operations: []string{"UPDATE"}})
@@ -523,7 +676,7 @@ func exception(p *profile.Profile, e profile.Exception, policies map[string][]v1
 	if len(refs) == 0 {
 		return nil, nil // every waived control is disabled or not generated: nothing to except
 	}
-	end := metav1.NewTime(e.Expires.Time.AddDate(0, 0, 1).UTC().Truncate(24 * time.Hour))
+	end := metav1.NewTime(exceptionEnd(e))
 	annotations := map[string]string{
 		api.AnnotationReason:  e.Reason,
 		api.AnnotationExpires: e.Expires.String(),
