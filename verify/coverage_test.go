@@ -316,7 +316,7 @@ func TestNotRealisedControlsAreNotApplicable(t *testing.T) {
 	}
 	if len(r.NotApplicable) != 1 || r.NotApplicable[0].ID != controlMeshEnrolled || !strings.Contains(r.NotApplicable[0].Reason, "no mesh") {
 		t.Errorf("notApplicable = %+v, want %s with the bundle's reason", r.NotApplicable, controlMeshEnrolled)
-}
+	}
 }
 
 // TestCoverageExpectsThePodSecurityTheBundleRecords: the enforce level a namespace must
