@@ -9,6 +9,7 @@ import (
 	acmev1 "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -127,8 +128,13 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 	return out, nil
 }
 
+// acme solves HTTP-01 through an Ingress. The solver's Service is ClusterIP: cert-manager's
+// default is NodePort (pkg/issuer/acme/http/service.go buildService, getServiceType in
+// http.go), which NET-04 refuses; the ingress controller reaches a ClusterIP Service anyway.
+// The solver's Pod and Ingress pass SUP-01, SUP-03, TLS-02 and TLS-03 through those controls'
+// exemption for cert-manager's own solver objects (acmeSolverCreators).
 func acme(a *profile.ACMEIssuer) *acmev1.ACMEIssuer {
-	solver := acmev1.ACMEChallengeSolver{HTTP01: &acmev1.ACMEChallengeSolverHTTP01{Ingress: &acmev1.ACMEChallengeSolverHTTP01Ingress{}}}
+	solver := acmev1.ACMEChallengeSolver{HTTP01: &acmev1.ACMEChallengeSolverHTTP01{Ingress: &acmev1.ACMEChallengeSolverHTTP01Ingress{ServiceType: corev1.ServiceTypeClusterIP}}}
 	if a.HTTP01IngressClass != "" {
 		// ingressClassName, not the deprecated class annotation field.
 		class := a.HTTP01IngressClass

@@ -75,11 +75,11 @@ func TestIssuerKinds(t *testing.T) {
 	}{{
 		name: "acme with an ingress class; account key Secret defaulted",
 		spec: "tls: {issuers: [{name: le, acme: {server: 'https://acme.example/dir', email: sec@acme.example, http01IngressClass: nginx}}]}",
-		want: []string{`ClusterIssuer le {"acme":{"email":"sec@acme.example","server":"https://acme.example/dir","privateKeySecretRef":{"name":"le-account-key"},"solvers":[{"http01":{"ingress":{"ingressClassName":"nginx"}}}]}}`},
+		want: []string{`ClusterIssuer le {"acme":{"email":"sec@acme.example","server":"https://acme.example/dir","privateKeySecretRef":{"name":"le-account-key"},"solvers":[{"http01":{"ingress":{"serviceType":"ClusterIP","ingressClassName":"nginx"}}}]}}`},
 	}, {
 		name: "acme without an ingress class, own account key Secret",
 		spec: "tls: {issuers: [{name: le, acme: {server: 'https://acme.example/dir', email: sec@acme.example, privateKeySecretName: acct}}]}",
-		want: []string{`ClusterIssuer le {"acme":{"email":"sec@acme.example","server":"https://acme.example/dir","privateKeySecretRef":{"name":"acct"},"solvers":[{"http01":{"ingress":{}}}]}}`},
+		want: []string{`ClusterIssuer le {"acme":{"email":"sec@acme.example","server":"https://acme.example/dir","privateKeySecretRef":{"name":"acct"},"solvers":[{"http01":{"ingress":{"serviceType":"ClusterIP"}}}]}}`},
 	}, {
 		name: "ca",
 		spec: "tls: {issuers: [{name: internal, ca: {secretName: internal-ca-pair}}]}",
@@ -118,7 +118,7 @@ func TestIssuerKinds(t *testing.T) {
 			`ClusterIssuer a-boot-selfsigned {"selfSigned":{}}`,
 			`Certificate cert-manager/a-boot-ca {"commonName":"a-boot","duration":"2160h0m0s","secretName":"a-boot-ca","issuerRef":{"name":"a-boot-selfsigned","kind":"ClusterIssuer","group":"cert-manager.io"},"isCA":true,"privateKey":{"algorithm":"ECDSA","size":256}}`,
 			`ClusterIssuer a-boot {"ca":{"secretName":"a-boot-ca"}}`,
-			`ClusterIssuer m-le {"acme":{"email":"a@b.example","server":"https://acme.example/dir","privateKeySecretRef":{"name":"m-le-account-key"},"solvers":[{"http01":{"ingress":{}}}]}}`,
+			`ClusterIssuer m-le {"acme":{"email":"a@b.example","server":"https://acme.example/dir","privateKeySecretRef":{"name":"m-le-account-key"},"solvers":[{"http01":{"ingress":{"serviceType":"ClusterIP"}}}]}}`,
 		},
 	}, {
 		name: "no issuers",
