@@ -582,3 +582,25 @@ func TestExceptionsExemptExactlyWhatTheyName(t *testing.T) {
 		})
 	}
 }
+
+// TestKyvernoEngineACMESolverWithoutARequester evaluates cert-manager's ACME HTTP-01 solver
+// objects with no requester, as a background scan does (an empty request.userInfo): the
+// exemption rests on who made the request, so without one the objects are plain violations,
+// reported as failures rather than as evaluation errors.
+func TestKyvernoEngineACMESolverWithoutARequester(t *testing.T) {
+	e := newEngine(t)
+	p, cat := payments(t)
+	got := generate(t, p, cat)
+	for _, id := range []string{"SUP-01", "SUP-03", "TLS-02", "TLS-03"} {
+		t.Run(id, func(t *testing.T) {
+			o, ok := got["ValidatingPolicy/"+generated.PolicyName(p, id)]
+			if !ok {
+				t.Fatalf("no policy for %s", id)
+			}
+			path, key := e.resource(t, readFixture(t, filepath.Join("..", "..", "catalogue", "testdata", "fixtures", id, "admit-acme-solver.yaml")))
+			if v := e.apply(t, []string{e.write(t, o)}, []string{path}, nil).Verdicts()[key]; v != "fail" {
+				t.Errorf("%s without a requester: Kyverno says %q, want \"fail\"", key, v)
+			}
+		})
+	}
+}
