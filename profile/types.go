@@ -190,7 +190,9 @@ type VaultIssuer struct {
 	Role string `json:"role"`
 	// MountPath is the Kubernetes auth mount. Defaults to /v1/auth/kubernetes.
 	MountPath string `json:"mountPath,omitempty"`
-	// ServiceAccount is the service account whose token authenticates to Vault.
+	// ServiceAccount is the service account, in cert-manager's namespace, whose token
+	// authenticates to Vault. The bundle grants cert-manager's controller create on that one
+	// account's serviceaccounts/token (a Role and RoleBinding in cert-manager's namespace).
 	ServiceAccount string `json:"serviceAccount"`
 	// CABundleSecretName optionally names a Secret with the CA that signed Vault's certificate.
 	CABundleSecretName string `json:"caBundleSecretName,omitempty"`

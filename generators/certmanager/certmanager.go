@@ -9,6 +9,8 @@ import (
 	acmev1 "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -97,6 +99,9 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 			add(clusterIssuer(is.Name, cmapi.IssuerConfig{CA: &cmapi.CAIssuer{SecretName: is.CA.SecretName}}))
 		case is.Vault != nil:
 			add(clusterIssuer(is.Name, cmapi.IssuerConfig{Vault: vault(is.Vault)}))
+			role, binding := vaultTokenRBAC(p, is.Name, is.Vault)
+			add(role)
+			add(binding)
 		case is.SelfSigned != nil:
 			d, err := CADuration(p, cat)
 			if err != nil {
@@ -127,8 +132,13 @@ func Generate(p *profile.Profile, cat *catalogue.Catalogue) ([]generated.Object,
 	return out, nil
 }
 
+// acme solves HTTP-01 through an Ingress. The solver's Service is ClusterIP: cert-manager's
+// default is NodePort (pkg/issuer/acme/http/service.go buildService, getServiceType in
+// http.go), which NET-04 refuses; the ingress controller reaches a ClusterIP Service anyway.
+// The solver's Pod and Ingress pass SUP-01, SUP-03, TLS-02 and TLS-03 through those controls'
+// exemption for cert-manager's own solver objects (acmeSolverCreators).
 func acme(a *profile.ACMEIssuer) *acmev1.ACMEIssuer {
-	solver := acmev1.ACMEChallengeSolver{HTTP01: &acmev1.ACMEChallengeSolverHTTP01{Ingress: &acmev1.ACMEChallengeSolverHTTP01Ingress{}}}
+	solver := acmev1.ACMEChallengeSolver{HTTP01: &acmev1.ACMEChallengeSolverHTTP01{Ingress: &acmev1.ACMEChallengeSolverHTTP01Ingress{ServiceType: corev1.ServiceTypeClusterIP}}}
 	if a.HTTP01IngressClass != "" {
 		// ingressClassName, not the deprecated class annotation field.
 		class := a.HTTP01IngressClass
@@ -144,7 +154,7 @@ func acme(a *profile.ACMEIssuer) *acmev1.ACMEIssuer {
 
 // vault authenticates with a bound token of the named service account (in cert-manager's
 // namespace), never a long-lived token Secret. cert-manager needs RBAC to request that
-// token (create serviceaccounts/token); that grant belongs to the cert-manager install.
+// token, which vaultTokenRBAC grants.
 // The output carries secretRef: {name: ""}: upstream's field is a non-pointer struct, and
 // cert-manager reads an empty name as unset.
 func vault(v *profile.VaultIssuer) *cmapi.VaultIssuer {
@@ -161,6 +171,45 @@ func vault(v *profile.VaultIssuer) *cmapi.VaultIssuer {
 		out.CABundleSecretRef = &cmmeta.SecretKeySelector{LocalObjectReference: cmmeta.LocalObjectReference{Name: v.CABundleSecretName}, Key: caBundleKey}
 	}
 	return out
+}
+
+// ControllerServiceAccount is cert-manager's controller service account, in Namespace, as
+// its Helm chart installs it (release cert-manager: deploy/charts/cert-manager/templates/
+// _helpers.tpl, cert-manager.serviceAccountName); the catalogue's acmeSolverCreators
+// parameters default to the same user.
+const ControllerServiceAccount = "cert-manager"
+
+// vaultTokenRBAC lets cert-manager's controller request tokens for a Vault issuer's service
+// account, and for no other. With auth.kubernetes.serviceAccountRef, cert-manager v1.21.2
+// calls the TokenRequest API, CoreV1().ServiceAccounts(ns).CreateToken (create on
+// serviceaccounts/token), for a 10-minute token with the issuer's audiences
+// (internal/vault/vault.go requestTokenWithKubernetesAuth), in the issuer's resource namespace:
+// for a ClusterIssuer the cluster resource namespace (pkg/controller/helper.go
+// ResourceNamespace), which the Helm chart sets to its own namespace
+// (templates/deployment.yaml --cluster-resource-namespace=$(POD_NAMESPACE)). The chart's
+// ClusterRoles grant no serviceaccounts/token (templates/rbac.yaml), so without this Role the
+// issuer never becomes Ready. The Role names only create on that one service account's token
+// subresource: no wildcard (IAM-03), no Secrets (SEC-02), bound to one service account
+// (IAM-01, IAM-02).
+func vaultTokenRBAC(p *profile.Profile, issuer string, v *profile.VaultIssuer) (*rbacv1.Role, *rbacv1.RoleBinding) {
+	name := p.Metadata.Name + "-" + issuer + "-vault-token"
+	role := &rbacv1.Role{
+		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "Role"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups:     []string{""},
+			Resources:     []string{"serviceaccounts/token"},
+			ResourceNames: []string{v.ServiceAccount},
+			Verbs:         []string{"create"},
+		}},
+	}
+	binding := &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: ControllerServiceAccount, Namespace: Namespace}},
+	}
+	return role, binding
 }
 
 // checkNames refuses profiles whose objects would collide in the cluster: the derived

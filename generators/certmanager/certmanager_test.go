@@ -2,12 +2,17 @@ package certmanager
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/google/cel-go/cel"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
 
 	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/catalogue"
@@ -52,6 +57,10 @@ func summary(t *testing.T, o generated.Object) string {
 		spec = obj.Spec
 	case *cmapi.Certificate:
 		spec = obj.Spec
+	case *rbacv1.Role:
+		spec = obj.Rules
+	case *rbacv1.RoleBinding:
+		spec = map[string]any{"roleRef": obj.RoleRef, "subjects": obj.Subjects}
 	default:
 		t.Fatalf("unexpected %T", obj)
 	}
@@ -75,11 +84,11 @@ func TestIssuerKinds(t *testing.T) {
 	}{{
 		name: "acme with an ingress class; account key Secret defaulted",
 		spec: "tls: {issuers: [{name: le, acme: {server: 'https://acme.example/dir', email: sec@acme.example, http01IngressClass: nginx}}]}",
-		want: []string{`ClusterIssuer le {"acme":{"email":"sec@acme.example","server":"https://acme.example/dir","privateKeySecretRef":{"name":"le-account-key"},"solvers":[{"http01":{"ingress":{"ingressClassName":"nginx"}}}]}}`},
+		want: []string{`ClusterIssuer le {"acme":{"email":"sec@acme.example","server":"https://acme.example/dir","privateKeySecretRef":{"name":"le-account-key"},"solvers":[{"http01":{"ingress":{"serviceType":"ClusterIP","ingressClassName":"nginx"}}}]}}`},
 	}, {
 		name: "acme without an ingress class, own account key Secret",
 		spec: "tls: {issuers: [{name: le, acme: {server: 'https://acme.example/dir', email: sec@acme.example, privateKeySecretName: acct}}]}",
-		want: []string{`ClusterIssuer le {"acme":{"email":"sec@acme.example","server":"https://acme.example/dir","privateKeySecretRef":{"name":"acct"},"solvers":[{"http01":{"ingress":{}}}]}}`},
+		want: []string{`ClusterIssuer le {"acme":{"email":"sec@acme.example","server":"https://acme.example/dir","privateKeySecretRef":{"name":"acct"},"solvers":[{"http01":{"ingress":{"serviceType":"ClusterIP"}}}]}}`},
 	}, {
 		name: "ca",
 		spec: "tls: {issuers: [{name: internal, ca: {secretName: internal-ca-pair}}]}",
@@ -89,11 +98,19 @@ func TestIssuerKinds(t *testing.T) {
 		// treats an empty name as unset, and the API server dry-run test admits it.
 		name: "vault with kubernetes auth and a CA bundle",
 		spec: "tls: {issuers: [{name: v, vault: {server: 'https://vault.example', path: pki/sign/web, role: issuer, mountPath: /v1/auth/k8s, serviceAccount: vault-issuer, caBundleSecretName: vault-ca}}]}",
-		want: []string{`ClusterIssuer v {"vault":{"auth":{"kubernetes":{"mountPath":"/v1/auth/k8s","secretRef":{"name":""},"serviceAccountRef":{"name":"vault-issuer"},"role":"issuer"}},"server":"https://vault.example","path":"pki/sign/web","caBundleSecretRef":{"name":"vault-ca","key":"ca.crt"}}}`},
+		want: []string{
+			`ClusterIssuer v {"vault":{"auth":{"kubernetes":{"mountPath":"/v1/auth/k8s","secretRef":{"name":""},"serviceAccountRef":{"name":"vault-issuer"},"role":"issuer"}},"server":"https://vault.example","path":"pki/sign/web","caBundleSecretRef":{"name":"vault-ca","key":"ca.crt"}}}`,
+			`Role cert-manager/test-v-vault-token [{"verbs":["create"],"apiGroups":[""],"resources":["serviceaccounts/token"],"resourceNames":["vault-issuer"]}]`,
+			`RoleBinding cert-manager/test-v-vault-token {"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"test-v-vault-token"},"subjects":[{"kind":"ServiceAccount","name":"cert-manager","namespace":"cert-manager"}]}`,
+		},
 	}, {
 		name: "vault, default mount path, no CA bundle",
 		spec: "tls: {issuers: [{name: v, vault: {server: 'https://vault.example', path: pki/sign/web, role: issuer, serviceAccount: vault-issuer}}]}",
-		want: []string{`ClusterIssuer v {"vault":{"auth":{"kubernetes":{"mountPath":"/v1/auth/kubernetes","secretRef":{"name":""},"serviceAccountRef":{"name":"vault-issuer"},"role":"issuer"}},"server":"https://vault.example","path":"pki/sign/web"}}`},
+		want: []string{
+			`ClusterIssuer v {"vault":{"auth":{"kubernetes":{"mountPath":"/v1/auth/kubernetes","secretRef":{"name":""},"serviceAccountRef":{"name":"vault-issuer"},"role":"issuer"}},"server":"https://vault.example","path":"pki/sign/web"}}`,
+			`Role cert-manager/test-v-vault-token [{"verbs":["create"],"apiGroups":[""],"resources":["serviceaccounts/token"],"resourceNames":["vault-issuer"]}]`,
+			`RoleBinding cert-manager/test-v-vault-token {"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"test-v-vault-token"},"subjects":[{"kind":"ServiceAccount","name":"cert-manager","namespace":"cert-manager"}]}`,
+		},
 	}, {
 		name: "selfSigned bootstrap chain, common name defaulted",
 		spec: "tls: {issuers: [{name: boot, selfSigned: {}}]}",
@@ -118,7 +135,7 @@ func TestIssuerKinds(t *testing.T) {
 			`ClusterIssuer a-boot-selfsigned {"selfSigned":{}}`,
 			`Certificate cert-manager/a-boot-ca {"commonName":"a-boot","duration":"2160h0m0s","secretName":"a-boot-ca","issuerRef":{"name":"a-boot-selfsigned","kind":"ClusterIssuer","group":"cert-manager.io"},"isCA":true,"privateKey":{"algorithm":"ECDSA","size":256}}`,
 			`ClusterIssuer a-boot {"ca":{"secretName":"a-boot-ca"}}`,
-			`ClusterIssuer m-le {"acme":{"email":"a@b.example","server":"https://acme.example/dir","privateKeySecretRef":{"name":"m-le-account-key"},"solvers":[{"http01":{"ingress":{}}}]}}`,
+			`ClusterIssuer m-le {"acme":{"email":"a@b.example","server":"https://acme.example/dir","privateKeySecretRef":{"name":"m-le-account-key"},"solvers":[{"http01":{"ingress":{"serviceType":"ClusterIP"}}}]}}`,
 		},
 	}, {
 		name: "no issuers",
@@ -143,7 +160,7 @@ func TestIssuerKinds(t *testing.T) {
 				if o.Dir != api.DirTLS || len(o.Controls) != 1 || o.Controls[0] != "TLS-04" {
 					t.Errorf("%s: dir %q, controls %v", o.Object.GetName(), o.Dir, o.Controls)
 				}
-				if gvk := o.Object.GetObjectKind().GroupVersionKind(); gvk.GroupVersion().String() != "cert-manager.io/v1" {
+				if gvk := o.Object.GetObjectKind().GroupVersionKind(); gvk.GroupVersion().String() != "cert-manager.io/v1" && gvk.GroupVersion() != rbacv1.SchemeGroupVersion {
 					t.Errorf("%s: apiVersion %s", o.Object.GetName(), gvk.GroupVersion())
 				}
 			}
@@ -298,5 +315,56 @@ func TestRefusesCollisions(t *testing.T) {
 	objs, err := Generate(load(t, cat, "tls: {issuers: [{name: a, ca: {secretName: shared}}, {name: b, ca: {secretName: shared}}]}"), cat)
 	if err != nil || len(objs) != 2 {
 		t.Errorf("two CA issuers reading one Secret: %d objects, %v", len(objs), err)
+	}
+}
+
+// TestVaultTokenRBACMatchesFixtures holds the Role and RoleBinding a Vault issuer gets to the
+// catalogue fixtures that IAM-01, IAM-02, IAM-03 and SEC-02 must admit (with the catalogue's
+// CEL in catalogue/rules_test.go and with Kyverno's engine in generators/kyverno), so the
+// bundle's own RBAC passes the bundle's own RBAC controls.
+func TestVaultTokenRBACMatchesFixtures(t *testing.T) {
+	cat := loadCatalogue(t)
+	p := load(t, cat, "tls: {issuers: [{name: vault, vault: {server: 'https://vault.example', path: pki/sign/web, role: issuer, serviceAccount: vault-issuer}}]}")
+	p.Metadata.Name = "payments-soc2"
+	objs, err := Generate(p, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixtures := map[string][]string{
+		"Role":        {"IAM-03/admit-vault-issuer-token-role.yaml", "SEC-02/admit-vault-issuer-token-role.yaml"},
+		"RoleBinding": {"IAM-01/admit-vault-issuer-token-binding.yaml", "IAM-02/admit-vault-issuer-token-binding.yaml"},
+	}
+	seen := 0
+	for _, o := range objs {
+		kind := o.Object.GetObjectKind().GroupVersionKind().Kind
+		files, ok := fixtures[kind]
+		if !ok {
+			continue
+		}
+		seen++
+		data, err := generated.Marshal(o.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got any
+		if err := yaml.Unmarshal(data, &got); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			raw, err := os.ReadFile(filepath.Join("..", "..", "catalogue", "testdata", "fixtures", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want any
+			if err := yaml.Unmarshal(raw, &want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s differs from the generated %s:\n%s", f, kind, data)
+			}
+		}
+	}
+	if seen != 2 {
+		t.Errorf("a Vault issuer gave %d Roles and RoleBindings, want one of each", seen)
 	}
 }

@@ -2,6 +2,7 @@ package kyverno
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -364,10 +365,16 @@ func toAny(m map[string]string) map[string]any {
 	return out
 }
 
+// podOnlyExemptions are Pod fixtures admitted only because of who creates them and what
+// they are: cert-manager's bare ACME HTTP-01 solver Pods. Wrapped in a Pod controller, by the
+// same user, they must be refused: the exemption tests object.kind, which Kyverno's autogen
+// leaves alone.
+var podOnlyExemptions = map[string]bool{"admit-acme-solver.yaml": true}
+
 // TestKyvernoEngineExtendsPodRulesToControllers checks autogen with Kyverno's engine: every
 // Pod fixture of a rule with autogen gets the same verdict wrapped in a Deployment and in a
-// CronJob, so violations are refused when the workload is applied, not only when its Pods
-// fail to start.
+// CronJob, created by the fixture's user, so violations are refused when the workload is
+// applied, not only when its Pods fail to start (podOnlyExemptions aside).
 func TestKyvernoEngineExtendsPodRulesToControllers(t *testing.T) {
 	e := newEngine(t)
 	p, cat := payments(t)
@@ -375,6 +382,7 @@ func TestKyvernoEngineExtendsPodRulesToControllers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	users, alice := fixtureUsers(t)
 	checked := 0
 	for _, o := range objs {
 		if kindOf(o) != "ValidatingPolicy" || ephemeralCompanion(o) {
@@ -387,23 +395,36 @@ func TestKyvernoEngineExtendsPodRulesToControllers(t *testing.T) {
 		}
 		checked++
 		t.Run(id, func(t *testing.T) {
-			var files []string
+			files := map[string][]string{} // by fixtureUser.key
+			byKey := map[string]fixtureUser{}
 			want := map[string]string{}
 			for f, verdict := range fixtures(t, id) {
 				pod := readFixture(t, f)
 				if pod.GetKind() != "Pod" {
 					continue
 				}
+				u, ok := users[f]
+				if !ok {
+					u = alice
+				}
+				if podOnlyExemptions[filepath.Base(f)] {
+					verdict = "fail"
+				}
 				for _, kind := range []string{"Deployment", "CronJob"} {
 					path, key := e.resource(t, podController(pod, kind))
-					files = append(files, path)
+					files[u.key()] = append(files[u.key()], path)
+					byKey[u.key()] = u
 					want[key] = verdict
 				}
 			}
 			if len(files) == 0 {
 				t.Fatalf("%s has autogen but no Pod fixtures", id)
 			}
-			got := e.apply(t, []string{e.write(t, o)}, files, nil).Verdicts()
+			policy := e.write(t, o)
+			got := map[string]string{}
+			for k, fs := range files {
+				maps.Copy(got, e.applyAs(t, e.userInfo(t, byKey[k]), []string{policy}, fs, nil).Verdicts())
+			}
 			for key, verdict := range want {
 				if got[key] != verdict {
 					t.Errorf("%s: Kyverno says %q, want %q", key, got[key], verdict)
@@ -557,6 +578,28 @@ func TestExceptionsExemptExactlyWhatTheyName(t *testing.T) {
 				if row.Result == "skip" && !strings.HasPrefix(row.Exceptions, p.Metadata.Name+"-sec-") {
 					t.Errorf("%s/%s/%s skipped by %q, not by a profile exception (%s)", row.Kind, row.Namespace, row.Name, row.Exceptions, row.Message)
 				}
+			}
+		})
+	}
+}
+
+// TestKyvernoEngineACMESolverWithoutARequester evaluates cert-manager's ACME HTTP-01 solver
+// objects with no requester, as a background scan does (an empty request.userInfo): the
+// exemption rests on who made the request, so without one the objects are plain violations,
+// reported as failures rather than as evaluation errors.
+func TestKyvernoEngineACMESolverWithoutARequester(t *testing.T) {
+	e := newEngine(t)
+	p, cat := payments(t)
+	got := generate(t, p, cat)
+	for _, id := range []string{"SUP-01", "SUP-03", "TLS-02", "TLS-03"} {
+		t.Run(id, func(t *testing.T) {
+			o, ok := got["ValidatingPolicy/"+generated.PolicyName(p, id)]
+			if !ok {
+				t.Fatalf("no policy for %s", id)
+			}
+			path, key := e.resource(t, readFixture(t, filepath.Join("..", "..", "catalogue", "testdata", "fixtures", id, "admit-acme-solver.yaml")))
+			if v := e.apply(t, []string{e.write(t, o)}, []string{path}, nil).Verdicts()[key]; v != "fail" {
+				t.Errorf("%s without a requester: Kyverno says %q, want \"fail\"", key, v)
 			}
 		})
 	}
