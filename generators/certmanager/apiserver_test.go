@@ -32,8 +32,11 @@ controls: {params: {TLS-05: {maxDuration: 720h}}}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(objs) != 8 {
-		t.Fatalf("%d objects, want 8", len(objs))
+	// Five issuers, the bootstrap CA's three objects (self-signed issuer, CA Certificate, CA
+	// issuer), and a token Role
+	// and RoleBinding for each of the two Vault issuers.
+	if len(objs) != 12 {
+		t.Fatalf("%d objects, want 12", len(objs))
 	}
 	for _, o := range objs {
 		data, err := generated.Marshal(o.Object)
