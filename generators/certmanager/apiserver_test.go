@@ -33,8 +33,7 @@ controls: {params: {TLS-05: {maxDuration: 720h}}}`)
 		t.Fatal(err)
 	}
 	// Five issuers, the bootstrap CA's three objects (self-signed issuer, CA Certificate, CA
-	// issuer), and a token Role
-	// and RoleBinding for each of the two Vault issuers.
+	// issuer), and a token Role and RoleBinding for each of the two Vault issuers.
 	if len(objs) != 12 {
 		t.Fatalf("%d objects, want 12", len(objs))
 	}
