@@ -47,6 +47,13 @@ const (
 	LabelPSAAuditVersion   = "pod-security.kubernetes.io/audit-version"
 )
 
+// The label cluster DNS pods carry (CoreDNS and kube-dns alike, in kubeadm and most
+// distributions): the bundle's DNS allowance names them by it, and verify judges by it.
+const (
+	LabelDNSPods = "k8s-app"
+	DNSPodsValue = "kube-dns"
+)
+
 // The Pod Security Standards levels, least strict first.
 const (
 	PSSPrivileged = "privileged"

@@ -1,13 +1,17 @@
 package verify
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/profile"
 )
 
@@ -82,6 +86,19 @@ func (v *verifier) coverage() error {
 		np := &v.live[netpolGVK.GroupKind()][i]
 		netpols[np.GetNamespace()] = append(netpols[np.GetNamespace()], np)
 	}
+	dns := dnsTarget{namespace: sc.Network.DNSNamespace, pods: labels.Set{api.LabelDNSPods: api.DNSPodsValue}}
+	if dns.namespace == "" {
+		dns.namespace = "kube-system" // the profile's default; the index carries the defaulted spec
+	}
+	// The API server gives every namespace kubernetes.io/metadata.name (its name, immutable).
+	dns.nsLabels = labels.Set{"kubernetes.io/metadata.name": dns.namespace}
+	for i := range nss {
+		if nss[i].GetName() == dns.namespace {
+			for k, v := range nss[i].GetLabels() {
+				dns.nsLabels[k] = v
+			}
+		}
+	}
 	root := sc.Mesh.RootNamespace
 	var meshWidePAs []*unstructured.Unstructured
 	peerAuths := map[string][]*unstructured.Unstructured{}
@@ -124,7 +141,7 @@ func (v *verifier) coverage() error {
 				}
 			}
 		}
-		if v.enabled(controlDNS) && allowsDNS(sc.Network) && !hasDNSEgress(netpols[name]) {
+		if v.enabled(controlDNS) && allowsDNS(sc.Network) && !hasDNSEgress(netpols[name], dns) {
 			fail(controlDNS, name, netpolCmd, "namespace %s denies egress but no NetworkPolicy lets every pod reach DNS (UDP port 53)", name)
 		}
 		if v.enabled(controlPSA) && v.in.psa != nil {
@@ -225,8 +242,10 @@ func hasDefaultDeny(nps []*unstructured.Unstructured, deny []profile.PolicyType)
 }
 
 // hasDNSEgress finds a policy that lets every pod send to UDP port 53 (DNS's transport;
-// a TCP-only allowance leaves lookups failing). A rule without ports allows every port.
-func hasDNSEgress(nps []*unstructured.Unstructured) bool {
+// a TCP-only allowance leaves lookups failing) of the cluster DNS pods: a rule without ports
+// allows every port, and its peers must reach the DNS namespace's DNS pods (or everything);
+// an allowance to the namespace's own pods, or to another namespace, lets no lookup out.
+func hasDNSEgress(nps []*unstructured.Unstructured, dns dnsTarget) bool {
 	for _, np := range nps {
 		if !selectsAllPods(np) {
 			continue
@@ -234,6 +253,9 @@ func hasDNSEgress(nps []*unstructured.Unstructured) bool {
 		rules, _, _ := unstructured.NestedSlice(np.Object, "spec", "egress")
 		for _, r := range rules {
 			m, _ := r.(map[string]any)
+			if !dns.reachedBy(np.GetNamespace(), m["to"]) {
+				continue
+			}
 			ports, _ := m["ports"].([]any)
 			if len(ports) == 0 {
 				return true
@@ -246,6 +268,60 @@ func hasDNSEgress(nps []*unstructured.Unstructured) bool {
 		}
 	}
 	return false
+}
+
+// dnsTarget is where cluster DNS runs: its namespace (with the labels it has now) and the
+// label its pods carry, as the bundle's DNS allowance names them.
+type dnsTarget struct {
+	namespace string
+	nsLabels  labels.Set
+	pods      labels.Set
+}
+
+// reachedBy reports whether egress peers (a rule's "to") include the DNS pods.
+func (d dnsTarget) reachedBy(from string, to any) bool {
+	peers, _ := to.([]any)
+	if len(peers) == 0 {
+		return true // no "to": every destination
+	}
+	for _, p := range peers {
+		m, _ := p.(map[string]any)
+		if ip, ok := m["ipBlock"].(map[string]any); ok {
+			cidr, _ := ip["cidr"].(string)
+			except, _ := ip["except"].([]any)
+			if (cidr == "0.0.0.0/0" || cidr == "::/0") && len(except) == 0 {
+				return true
+			}
+			continue
+		}
+		nsSel, hasNS := m["namespaceSelector"]
+		switch {
+		case !hasNS && from != d.namespace:
+			continue // a podSelector alone stays in the policy's own namespace
+		case hasNS && !selectorMatches(nsSel, d.nsLabels):
+			continue
+		}
+		if podSel, ok := m["podSelector"]; ok && !selectorMatches(podSel, d.pods) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// selectorMatches evaluates a LabelSelector given as unstructured data against a label set;
+// one that does not parse matches nothing.
+func selectorMatches(sel any, set labels.Set) bool {
+	data, err := json.Marshal(sel)
+	if err != nil {
+		return false
+	}
+	var ls metav1.LabelSelector
+	if err := json.Unmarshal(data, &ls); err != nil {
+		return false
+	}
+	s, err := metav1.LabelSelectorAsSelector(&ls)
+	return err == nil && s.Matches(set)
 }
 
 func allowsUDP53(p map[string]any) bool {

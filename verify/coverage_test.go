@@ -40,6 +40,13 @@ var (
 	strict = map[string]any{"mtls": map[string]any{"mode": "STRICT"}}
 )
 
+// dnsTo is allowDNS with one egress peer.
+func dnsTo(peer map[string]any) map[string]any {
+	return map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Egress"}, "egress": []any{map[string]any{
+		"to":    []any{peer},
+		"ports": []any{map[string]any{"port": int64(53), "protocol": "UDP"}, map[string]any{"port": int64(53), "protocol": "TCP"}}}}}
+}
+
 // nsLabels are the labels of a baseline-tier namespace the bundle's MutatingPolicies
 // labelled (Pod Security as testPSA sets, mesh enrolment), with extra key-value pairs.
 func nsLabels(extra ...string) map[string]any {
@@ -209,6 +216,24 @@ func TestCoverage(t *testing.T) {
 			netpol("shop", "deny", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress", "Egress"}, "ingress": []any{map[string]any{}}}),
 			netpol("shop", "dns", allowDNS)),
 			[]string{"NET-01 NetworkPolicy shop/deny", "NET-01 shop"}},
+		{"DNS allowed to the namespace's own pods", base(namespace("shop", nsLabels("bulwark.dev/scope", "app")),
+			netpol("shop", "deny", denyAll), netpol("shop", "dns", dnsTo(map[string]any{"podSelector": map[string]any{"matchLabels": map[string]any{"k8s-app": "kube-dns"}}}))),
+			[]string{"NET-02 shop"}},
+		{"DNS allowed to another namespace's DNS pods", base(namespace("shop", nsLabels("bulwark.dev/scope", "app")),
+			netpol("shop", "deny", denyAll), netpol("shop", "dns", dnsTo(map[string]any{
+				"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "shop"}},
+				"podSelector":       map[string]any{"matchLabels": map[string]any{"k8s-app": "kube-dns"}}}))),
+			[]string{"NET-02 shop"}},
+		{"DNS allowed to other pods of the DNS namespace", base(namespace("shop", nsLabels("bulwark.dev/scope", "app")),
+			netpol("shop", "deny", denyAll), netpol("shop", "dns", dnsTo(map[string]any{
+				"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "kube-system"}},
+				"podSelector":       map[string]any{"matchLabels": map[string]any{"app": "metrics"}}}))),
+			[]string{"NET-02 shop"}},
+		{"DNS allowed to the DNS pods, as the bundle writes it", base(namespace("shop", nsLabels("bulwark.dev/scope", "app")),
+			netpol("shop", "deny", denyAll), netpol("shop", "dns", dnsTo(map[string]any{
+				"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "kube-system"}},
+				"podSelector":       map[string]any{"matchLabels": map[string]any{"k8s-app": "kube-dns"}}}))),
+			nil},
 		{"DNS over TCP only", base(namespace("shop", nsLabels("bulwark.dev/scope", "app")),
 			netpol("shop", "deny", denyAll), netpol("shop", "dns", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Egress"},
 				"egress": []any{map[string]any{"ports": []any{map[string]any{"port": int64(53)}}}}})),

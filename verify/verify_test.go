@@ -17,6 +17,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -565,6 +566,32 @@ func TestFailureModes(t *testing.T) {
 		e.unlabel("legacy-batch", "pod-security.kubernetes.io/enforce-version")
 		defer e.relabel("legacy-batch", "pod-security.kubernetes.io/enforce-version", "v1.37")
 		expectOnly(t, e.check(t), "coverage POD-00 Namespace /legacy-batch")
+	})
+
+	t.Run("a generated DNS allowance pointed at the namespace's own pods", func(t *testing.T) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop-dns", Labels: map[string]string{"bulwark.dev/scope": "app", "istio-injection": "enabled"}}}
+		maps.Copy(ns.Labels, podSecurity("baseline"))
+		e.must(e.Kube.CoreV1().Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}))
+		defer e.unlabel("shop-dns", "bulwark.dev/scope")
+		var dns *networkingv1.NetworkPolicy
+		for _, pol := range network.PoliciesFor(e.p, "shop-dns") {
+			pol.Policy.Labels = map[string]string{"app.kubernetes.io/managed-by": "kyverno", "bulwark.dev/profile": e.p.Metadata.Name,
+				"generate.kyverno.io/policy-name": "payments-soc2-net-01"}
+			if pol.Policy.Name == network.AllowDNSName {
+				dns = pol.Policy.DeepCopy()
+				// The DNS pods' label, but no namespace selector: the namespace's own pods.
+				pol.Policy.Spec.Egress[0].To[0].NamespaceSelector = nil
+			}
+			e.must(e.Kube.NetworkingV1().NetworkPolicies("shop-dns").Create(e.ctx, pol.Policy, metav1.CreateOptions{}))
+		}
+		expectOnly(t, e.check(t), "coverage NET-02 Namespace /shop-dns")
+		cur, err := e.Kube.NetworkingV1().NetworkPolicies("shop-dns").Get(e.ctx, network.AllowDNSName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Spec = dns.Spec
+		e.must(e.Kube.NetworkingV1().NetworkPolicies("shop-dns").Update(e.ctx, cur, metav1.UpdateOptions{}))
+		expectConverged(t, e.check(t))
 	})
 
 	t.Run("policy not ready", func(t *testing.T) {

@@ -117,7 +117,7 @@ func PoliciesFor(p *profile.Profile, namespace string) []Policy {
 				// there, nor DNS-labelled pods elsewhere.
 				To: []networkingv1.NetworkPolicyPeer{{
 					NamespaceSelector: byName(s.Network.DNSNamespace),
-					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
+					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{api.LabelDNSPods: api.DNSPodsValue}},
 				}},
 				// TCP too: responses over 512 bytes, and DNSSEC, fall back to it.
 				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolUDP, 53), port(corev1.ProtocolTCP, 53)},
