@@ -168,7 +168,13 @@ func (v *verifier) coverage() error {
 				}
 			}
 			for _, pa := range peerAuths[name] {
-				if weak := weakModes(pa); len(weak) > 0 {
+				weak := weakModes(pa)
+				switch {
+				case len(weak) == 0:
+				case v.waived(controlMeshMTLS, name) != "":
+					v.add(CheckCoverage, Warn, []string{controlMeshMTLS}, refOf(pa), "PeerAuthentication %s/%s weakens mTLS in namespace %s to %s, as exception %s allows",
+						name, pa.GetName(), name, strings.Join(weak, ", "), v.waived(controlMeshMTLS, name))
+				default:
 					failures[controlMeshMTLS]++
 					v.add(CheckCoverage, Fail, []string{controlMeshMTLS}, refOf(pa), "PeerAuthentication %s/%s weakens mTLS in namespace %s to %s",
 						name, pa.GetName(), name, strings.Join(weak, ", "))
@@ -467,4 +473,14 @@ func everyPeer(p any) bool {
 	ns, hasNS := m["namespaceSelector"].(map[string]any)
 	pods, hasPods := m["podSelector"].(map[string]any)
 	return hasNS && len(ns) == 0 && (!hasPods || len(pods) == 0)
+}
+
+// waived names the profile exception that waives the control in the namespace now, or "".
+func (v *verifier) waived(control, namespace string) string {
+	for _, e := range v.b.Index.Spec.Scope.Exceptions {
+		if !e.Expired(v.opts.Now) && contains(e.Controls, control) && contains(e.Namespaces, namespace) {
+			return e.Name
+		}
+	}
+	return ""
 }

@@ -442,3 +442,34 @@ func TestPrepareRefusesABadPodSecurityRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestMTLSWeakeningUnderAnException: a PeerAuthentication weaker than STRICT in a namespace
+// a profile exception waives TLS-01 for is warned about while the exception holds, and fails
+// again once it has expired.
+func TestMTLSWeakeningUnderAnException(t *testing.T) {
+	until, err := profile.ParseDate("2026-12-31")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := coverageSpec()
+	spec.Scope.Exceptions = []profile.Exception{{Name: "legacy-tls", Controls: []string{controlMeshMTLS}, Namespaces: []string{"shop"}, Reason: "vendor", Expires: until}}
+	live := []unstructured.Unstructured{peerAuth("istio-system", "default", strict), namespace("kube-system", nil), namespace("istio-system", nil)}
+	live = append(live, covered("payments")...)
+	live = append(live, covered("shop", "bulwark.dev/scope", "app")...)
+	live = append(live, peerAuth("shop", "legacy", map[string]any{"mtls": map[string]any{"mode": "PERMISSIVE"}}))
+	fails, r := runCoverage(t, spec, live)
+	if len(fails) != 0 {
+		t.Errorf("failures while the exception holds: %v", fails)
+	}
+	warned := false
+	for _, f := range r.Findings {
+		warned = warned || (f.Status == Warn && strings.Contains(f.Message, "as exception legacy-tls allows"))
+	}
+	if !warned {
+		t.Error("the waived weakening is not warned about")
+	}
+	fails, _ = runCoverageOf(t, withPSA(t, spec, testPSA()), live, time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC))
+	if !slices.Contains(fails, "TLS-01 PeerAuthentication shop/legacy") {
+		t.Errorf("after the exception expired: failures %v, want TLS-01 PeerAuthentication shop/legacy", fails)
+	}
+}
