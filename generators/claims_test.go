@@ -9,34 +9,15 @@ import (
 	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/generators"
+	"bulwark.dev/bulwark/internal/testenv"
 	"bulwark.dev/bulwark/pipeline"
 )
 
-// minimalProfile is the smallest valid profile: one named namespace, every default. It has
-// no sensitive tier, no mesh, no issuers, no registries, no signing keys and no ingress
-// namespaces, so eight enabled controls have nothing to act on.
-const minimalProfile = `apiVersion: bulwark.dev/v1alpha1
-kind: Profile
-metadata:
-  name: demo
-spec:
-  framework: soc2
-  namespaces:
-    include: [payments]
-`
+// minimalProfile and unrealisedInMinimal are the shared minimal profile and what its bundle
+// does not realise.
+const minimalProfile = testenv.MinimalProfile
 
-// unrealisedInMinimal are the enabled controls the minimal profile's bundle emits nothing
-// for, with a word each reason must contain.
-var unrealisedInMinimal = map[string]string{
-	"AVL-03": "sensitive",
-	"SUP-03": "sensitive",
-	"SUP-01": "spec.images.allowedRegistries",
-	"SUP-04": "spec.images.signatureKeys",
-	"TLS-01": "spec.mesh.provider",
-	"TLS-02": "spec.mesh.provider",
-	"TLS-04": "spec.tls.issuers",
-	"NET-03": "spec.network.ingressNamespaces",
-}
+var unrealisedInMinimal = testenv.MinimalUnrealised
 
 func buildMinimal(t *testing.T) *bundle.Bundle {
 	t.Helper()

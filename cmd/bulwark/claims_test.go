@@ -5,26 +5,26 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
 	"bulwark.dev/bulwark/catalogue"
+	"bulwark.dev/bulwark/internal/testenv"
 )
 
-// minimalProfile is the smallest valid profile: one named namespace, every default. Eight
-// enabled controls have nothing to act on in it (no sensitive tier, mesh, issuers,
-// registries, signing keys or ingress namespaces).
-const minimalProfile = `apiVersion: bulwark.dev/v1alpha1
-kind: Profile
-metadata:
-  name: demo
-spec:
-  framework: soc2
-  namespaces:
-    include: [payments]
-`
+// minimalProfile is the shared smallest valid profile (testenv.MinimalProfile).
+const minimalProfile = testenv.MinimalProfile
 
-var unrealisedInMinimal = []string{"AVL-03", "NET-03", "SUP-01", "SUP-03", "SUP-04", "TLS-01", "TLS-02", "TLS-04"}
+// unrealisedInMinimal are the controls minimalProfile's bundle does not realise, sorted.
+var unrealisedInMinimal = func() []string {
+	ids := make([]string, 0, len(testenv.MinimalUnrealised))
+	for id := range testenv.MinimalUnrealised {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}()
 
 // minimalCounts are the enabled (every catalogue control) and realised counts of minimalProfile.
 func minimalCounts(t *testing.T) (enabled, realised int) {

@@ -48,3 +48,29 @@ func FixtureUsers(t testing.TB, testdata string) (byFixture map[string]FixtureUs
 	}
 	return byFixture, alice
 }
+
+// MinimalProfile is the smallest valid profile: one named namespace, every default. It has
+// no sensitive tier, no mesh, no issuers, no registries, no signing keys and no ingress
+// namespaces, so eight enabled controls have nothing to act on: MinimalUnrealised.
+const MinimalProfile = `apiVersion: bulwark.dev/v1alpha1
+kind: Profile
+metadata:
+  name: demo
+spec:
+  framework: soc2
+  namespaces:
+    include: [payments]
+`
+
+// MinimalUnrealised are the enabled controls MinimalProfile's bundle emits nothing for, with
+// a word each reason must contain.
+var MinimalUnrealised = map[string]string{
+	"AVL-03": "sensitive",
+	"SUP-03": "sensitive",
+	"SUP-01": "spec.images.allowedRegistries",
+	"SUP-04": "spec.images.signatureKeys",
+	"TLS-01": "spec.mesh.provider",
+	"TLS-02": "spec.mesh.provider",
+	"TLS-04": "spec.tls.issuers",
+	"NET-03": "spec.network.ingressNamespaces",
+}
