@@ -131,6 +131,7 @@ func (v *verifier) coverage() error {
 		if v.enabled(controlDefaultDeny) && !hasDefaultDeny(netpols[name], deny) {
 			fail(controlDefaultDeny, name, netpolCmd, "namespace %s is in scope but no NetworkPolicy denies %s to every pod by default", name, joinTypes(deny))
 		}
+		v.checkGenerated(name, netpolGVK.GroupKind(), netpols[name])
 		if v.enabled(controlDefaultDeny) {
 			for _, np := range netpols[name] {
 				if open := opensToEveryone(np); len(open) > 0 {

@@ -148,6 +148,10 @@ type input struct {
 	// psa is the Pod Security labels POD-00's MutatingPolicy records, nil in a bundle
 	// that predates the record.
 	psa *api.PodSecurity
+	// generated are the objects the bundle's GeneratingPolicies write, by "Kind/name".
+	generated map[string]generatedObject
+	// static are the bundle's own objects, by objKey.
+	static map[string]bool
 }
 
 func prepare(b *bundle.Bundle, opts Options) (*input, error) {
@@ -161,7 +165,7 @@ func prepare(b *bundle.Bundle, opts Options) (*input, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &input{scope: sc, desired: map[string]map[string]any{}}
+	in := &input{scope: sc, desired: map[string]map[string]any{}, static: map[string]bool{}}
 	for _, o := range b.Index.Spec.Objects {
 		var obj map[string]any
 		if err := yaml.Unmarshal(b.Files[o.File], &obj); err != nil {
@@ -175,8 +179,12 @@ func prepare(b *bundle.Bundle, opts Options) (*input, error) {
 			return nil, fmt.Errorf("bundle file %s holds %v %v, the index says %s %s", o.File, obj["apiVersion"], obj["kind"], o.APIVersion, o.Kind)
 		}
 		in.desired[o.File] = obj
+		in.static[objKey(gvk.GroupKind(), o.Namespace, o.Name)] = true
 	}
 	if in.psa, err = podSecurity(in.desired, b.Index.Spec.Objects); err != nil {
+		return nil, err
+	}
+	if in.generated, err = generatedObjects(in.desired); err != nil {
 		return nil, err
 	}
 	return in, nil

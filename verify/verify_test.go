@@ -584,13 +584,42 @@ func TestFailureModes(t *testing.T) {
 			}
 			e.must(e.Kube.NetworkingV1().NetworkPolicies("shop-dns").Create(e.ctx, pol.Policy, metav1.CreateOptions{}))
 		}
-		expectOnly(t, e.check(t), "coverage NET-02 Namespace /shop-dns")
+		expectOnly(t, e.check(t), "coverage NET-02 Namespace /shop-dns",
+			"coverage NET-02 NetworkPolicy shop-dns/bulwark-allow-dns: NetworkPolicy shop-dns/bulwark-allow-dns differs from what GeneratingPolicy payments-soc2-net-01 generates, at .spec.egress[0].to[0].namespaceSelector")
 		cur, err := e.Kube.NetworkingV1().NetworkPolicies("shop-dns").Get(e.ctx, network.AllowDNSName, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		cur.Spec = dns.Spec
 		e.must(e.Kube.NetworkingV1().NetworkPolicies("shop-dns").Update(e.ctx, cur, metav1.UpdateOptions{}))
+		expectConverged(t, e.check(t))
+	})
+
+	t.Run("a generated ingress allowance widened after Kyverno wrote it", func(t *testing.T) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop-widened", Labels: map[string]string{"bulwark.dev/scope": "app", "istio-injection": "enabled"}}}
+		maps.Copy(ns.Labels, podSecurity("baseline"))
+		e.must(e.Kube.CoreV1().Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}))
+		defer e.unlabel("shop-widened", "bulwark.dev/scope")
+		for _, pol := range network.PoliciesFor(e.p, "shop-widened") {
+			pol.Policy.Labels = map[string]string{"app.kubernetes.io/managed-by": "kyverno", "bulwark.dev/profile": e.p.Metadata.Name,
+				"generate.kyverno.io/policy-name": "payments-soc2-net-01"}
+			e.must(e.Kube.NetworkingV1().NetworkPolicies("shop-widened").Create(e.ctx, pol.Policy, metav1.CreateOptions{}))
+		}
+		expectConverged(t, e.check(t))
+		cur, err := e.Kube.NetworkingV1().NetworkPolicies("shop-widened").Get(e.ctx, "bulwark-allow-ingress", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		orig := cur.Spec.DeepCopy()
+		cur.Spec.Ingress[0].From = append(cur.Spec.Ingress[0].From, networkingv1.NetworkPolicyPeer{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "anyone"}}})
+		cur, err = e.Kube.NetworkingV1().NetworkPolicies("shop-widened").Update(e.ctx, cur, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectOnly(t, e.check(t), "coverage NET-03 NetworkPolicy shop-widened/bulwark-allow-ingress: NetworkPolicy shop-widened/bulwark-allow-ingress differs from what GeneratingPolicy payments-soc2-net-01 generates, at .spec.ingress[0].from")
+		cur.Spec = *orig
+		e.must(e.Kube.NetworkingV1().NetworkPolicies("shop-widened").Update(e.ctx, cur, metav1.UpdateOptions{}))
 		expectConverged(t, e.check(t))
 	})
 
