@@ -118,22 +118,7 @@ func (v *verifier) checkGenerated(ns string, gk schema.GroupKind, live []*unstru
 		}
 		if !same {
 			v.add(CheckCoverage, Fail, g.controls, refOf(l), "%s %s/%s differs from what GeneratingPolicy %s generates, at .spec%s: generated %s, cluster has %s",
-				gk.Kind, ns, l.GetName(), g.policy, d.path, show(d.want), show(d.got))
+				gk.Kind, ns, l.GetName(), g.policy, d.path, short(d.want), short(d.got))
 		}
 	}
-}
-
-func show(v any) string {
-	if v == nil {
-		return "nothing"
-	}
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	s := string(data)
-	if len(s) > 120 {
-		s = s[:117] + "..."
-	}
-	return s
 }

@@ -2,16 +2,44 @@ package verify
 
 import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"bulwark.dev/bulwark/bundle"
 )
 
-// matching checks desired ⊆ live.
+// exactKinds are the kinds verify holds to the bundle both ways, with the fields compared:
+// the API server adds nothing to them beyond what Bulwark always sets itself
+// (NetworkPolicy's policyTypes and port protocols; RBAC objects and Istio's
+// PeerAuthentication have no server defaults), so anything the cluster has there beyond the
+// bundle was added by someone — an endPort widening DNS, an extra rule, a subject — and is a
+// difference. The other kinds (Kyverno's and cert-manager's CRDs) carry schema defaults and
+// are still compared one way.
+var exactKinds = map[schema.GroupKind][]string{
+	{Group: "networking.k8s.io", Kind: "NetworkPolicy"}:              {"spec"},
+	{Group: "security.istio.io", Kind: "PeerAuthentication"}:         {"spec"},
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:        {"rules", "aggregationRule"},
+	{Group: "rbac.authorization.k8s.io", Kind: "Role"}:               {"rules"},
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}: {"subjects", "roleRef"},
+	{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}:        {"subjects", "roleRef"},
+}
+
+// matching checks desired ⊆ live, and for exactKinds live ⊆ desired too.
 func (v *verifier) matching(o bundle.IndexObject, live *unstructured.Unstructured) {
-	if d, ok := subset(desired(v.in.desired[o.File]), live.Object); !ok {
+	want := v.in.desired[o.File]
+	if d, ok := subset(desired(want), live.Object); !ok {
 		v.add(CheckMatching, Fail, o.Controls, ref(o), "%s %s differs from the bundle at %s: bundle has %s, cluster has %s",
 			o.Kind, name(o), d.path, short(d.want), short(d.got))
 		return
+	}
+	for _, f := range exactKinds[schema.FromAPIVersionAndKind(o.APIVersion, o.Kind).GroupKind()] {
+		if f == "rules" && want["aggregationRule"] != nil {
+			continue // the clusterrole-aggregation controller writes an aggregated role's rules
+		}
+		if d, ok := subsetAt(live.Object[f], want[f], "."+f); !ok {
+			v.add(CheckMatching, Fail, o.Controls, ref(o), "%s %s differs from the bundle at %s: the cluster has %s where the bundle has %s",
+				o.Kind, name(o), d.path, short(d.want), short(d.got))
+			return
+		}
 	}
 	v.add(CheckPresent, Pass, o.Controls, ref(o), "%s %s is present and matches the bundle", o.Kind, name(o))
 }
