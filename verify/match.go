@@ -13,7 +13,8 @@ import (
 // PeerAuthentication have no server defaults), so anything the cluster has there beyond the
 // bundle was added by someone — an endPort widening DNS, an extra rule, a subject — and is a
 // difference. The other kinds (Kyverno's and cert-manager's CRDs) carry schema defaults and
-// are still compared one way.
+// are compared both ways against the bundle's object with their CRD's schema defaults
+// (prepare computes them from the pinned CRDs).
 var exactKinds = map[schema.GroupKind][]string{
 	{Group: "networking.k8s.io", Kind: "NetworkPolicy"}:              {"spec"},
 	{Group: "security.istio.io", Kind: "PeerAuthentication"}:         {"spec"},
@@ -31,7 +32,17 @@ func (v *verifier) matching(o bundle.IndexObject, live *unstructured.Unstructure
 			o.Kind, name(o), d.path, short(d.want), short(d.got))
 		return
 	}
-	for _, f := range exactKinds[schema.FromAPIVersionAndKind(o.APIVersion, o.Kind).GroupKind()] {
+	gvk := schema.FromAPIVersionAndKind(o.APIVersion, o.Kind)
+	if defaulted, ok := v.in.defaulted[o.File]; ok {
+		// A custom resource: the bundle's object with its CRD's schema defaults is exactly
+		// what the API server stores; anything else in the live spec was added by someone.
+		if d, ok := subsetAt(live.Object["spec"], defaulted["spec"], ".spec"); !ok {
+			v.add(CheckMatching, Fail, o.Controls, ref(o), "%s %s differs from the bundle at %s: the cluster has %s where the bundle (with its CRD's defaults) has %s",
+				o.Kind, name(o), d.path, short(d.want), short(d.got))
+			return
+		}
+	}
+	for _, f := range exactKinds[gvk.GroupKind()] {
 		if f == "rules" && want["aggregationRule"] != nil {
 			continue // the clusterrole-aggregation controller writes an aggregated role's rules
 		}

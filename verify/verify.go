@@ -22,6 +22,7 @@ import (
 
 	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/internal/crds"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/scope"
 )
@@ -152,6 +153,9 @@ type input struct {
 	generated map[string]generatedObject
 	// static are the bundle's own objects, by objKey.
 	static map[string]bool
+	// defaulted are the bundle's custom resources with their CRD's schema defaults applied,
+	// by file, as the API server stores them.
+	defaulted map[string]map[string]any
 }
 
 func prepare(b *bundle.Bundle, opts Options) (*input, error) {
@@ -165,7 +169,11 @@ func prepare(b *bundle.Bundle, opts Options) (*input, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &input{scope: sc, desired: map[string]map[string]any{}, static: map[string]bool{}}
+	defaults, err := crds.Defaults()
+	if err != nil {
+		return nil, err
+	}
+	in := &input{scope: sc, desired: map[string]map[string]any{}, static: map[string]bool{}, defaulted: map[string]map[string]any{}}
 	for _, o := range b.Index.Spec.Objects {
 		var obj map[string]any
 		if err := yaml.Unmarshal(b.Files[o.File], &obj); err != nil {
@@ -180,6 +188,13 @@ func prepare(b *bundle.Bundle, opts Options) (*input, error) {
 		}
 		in.desired[o.File] = obj
 		in.static[objKey(gvk.GroupKind(), o.Namespace, o.Name)] = true
+		if defaults.Knows(gvk) {
+			d, err := defaults.Default(gvk, obj)
+			if err != nil {
+				return nil, fmt.Errorf("bundle file %s: %w", o.File, err)
+			}
+			in.defaulted[o.File] = d
+		}
 	}
 	if in.psa, err = podSecurity(in.desired, b.Index.Spec.Objects); err != nil {
 		return nil, err
