@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"bulwark.dev/bulwark/api"
@@ -294,9 +294,7 @@ func (d dnsTarget) reachedBy(from string, to any) bool {
 	for _, p := range peers {
 		m, _ := p.(map[string]any)
 		if ip, ok := m["ipBlock"].(map[string]any); ok {
-			cidr, _ := ip["cidr"].(string)
-			except, _ := ip["except"].([]any)
-			if (cidr == "0.0.0.0/0" || cidr == "::/0") && len(except) == 0 {
+			if everyAddress(ip) {
 				return true
 			}
 			continue
@@ -319,12 +317,12 @@ func (d dnsTarget) reachedBy(from string, to any) bool {
 // selectorMatches evaluates a LabelSelector given as unstructured data against a label set;
 // one that does not parse matches nothing.
 func selectorMatches(sel any, set labels.Set) bool {
-	data, err := json.Marshal(sel)
-	if err != nil {
+	m, ok := sel.(map[string]any)
+	if !ok {
 		return false
 	}
 	var ls metav1.LabelSelector
-	if err := json.Unmarshal(data, &ls); err != nil {
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &ls); err != nil {
 		return false
 	}
 	s, err := metav1.LabelSelectorAsSelector(&ls)
@@ -467,9 +465,7 @@ func opensToEveryone(np *unstructured.Unstructured) []string {
 func everyPeer(p any) bool {
 	m, _ := p.(map[string]any)
 	if ip, ok := m["ipBlock"].(map[string]any); ok {
-		cidr, _ := ip["cidr"].(string)
-		except, _ := ip["except"].([]any)
-		return (cidr == "0.0.0.0/0" || cidr == "::/0") && len(except) == 0
+		return everyAddress(ip)
 	}
 	ns, hasNS := m["namespaceSelector"].(map[string]any)
 	pods, hasPods := m["podSelector"].(map[string]any)
@@ -484,4 +480,11 @@ func (v *verifier) waived(control, namespace string) string {
 		}
 	}
 	return ""
+}
+
+// everyAddress reports whether an ipBlock peer is every IPv4 or IPv6 address.
+func everyAddress(ip map[string]any) bool {
+	cidr, _ := ip["cidr"].(string)
+	except, _ := ip["except"].([]any)
+	return (cidr == "0.0.0.0/0" || cidr == "::/0") && len(except) == 0
 }

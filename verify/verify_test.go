@@ -194,6 +194,10 @@ func (e *env) setStatus(gvk schema.GroupVersionKind, ns, name string, status map
 }
 
 // setPolicyReady writes status as Kyverno's policies.kyverno.io/v1 ConditionStatus has it.
+// Kyverno does not run in this suite: its webhooks would refuse the suite's edits of bundle
+// policies (CHG-02) and its MutatingPolicy would relabel the namespaces the failure modes
+// lower, so each edit could not be seen alone. The status is verify's input here; in the
+// GitOps end to end (bundle/fluxcompat) Kyverno's real controllers write it and no test does.
 func (e *env) setPolicyReady(kind, name string, ready bool) {
 	e.t.Helper()
 	st := "True"
