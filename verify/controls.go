@@ -6,6 +6,7 @@ package verify
 const (
 	controlDefaultDeny  = "NET-01" // every in-scope namespace denies by default
 	controlDNS          = "NET-02" // ... and lets every pod reach DNS
+	controlIngress      = "NET-03" // ... and the declared ingress namespaces (and the mesh) reach every pod
 	controlPSA          = "POD-00" // ... and enforces its Pod Security level
 	controlMeshMTLS     = "TLS-01" // STRICT mTLS mesh-wide, nothing weaker per namespace
 	controlMeshEnrolled = "TLS-02" // every in-scope namespace enrolled in the mesh
@@ -15,7 +16,7 @@ const (
 )
 
 // namespaceControls are the controls judged per in-scope namespace by coverage.
-var namespaceControls = []string{controlDefaultDeny, controlDNS, controlPSA, controlMeshMTLS, controlMeshEnrolled}
+var namespaceControls = []string{controlDefaultDeny, controlDNS, controlIngress, controlPSA, controlMeshMTLS, controlMeshEnrolled}
 
 // Probes lists the controls verify checks itself.
 func Probes() []string {

@@ -37,7 +37,7 @@ func (v *verifier) mesh() bool {
 // listed whole rather than by the bundle's labels.
 func (v *verifier) coverageKinds() []schema.GroupVersionKind {
 	kinds := []schema.GroupVersionKind{namespaceGVK}
-	if v.enabled(controlDefaultDeny) || v.enabled(controlDNS) {
+	if v.enabled(controlDefaultDeny) || v.enabled(controlDNS) || v.enabled(controlIngress) {
 		kinds = append(kinds, netpolGVK)
 	}
 	if v.mesh() && v.enabled(controlMeshMTLS) {
@@ -92,12 +92,18 @@ func (v *verifier) coverage() error {
 	}
 	// The API server gives every namespace kubernetes.io/metadata.name (its name, immutable).
 	dns.nsLabels = labels.Set{"kubernetes.io/metadata.name": dns.namespace}
+	nsLabels := map[string]labels.Set{}
 	for i := range nss {
+		nsLabels[nss[i].GetName()] = nss[i].GetLabels()
 		if nss[i].GetName() == dns.namespace {
 			for k, v := range nss[i].GetLabels() {
 				dns.nsLabels[k] = v
 			}
 		}
+	}
+	named := map[string]bool{}
+	for _, n := range sc.Namespaces.Include {
+		named[n] = true
 	}
 	root := sc.Mesh.RootNamespace
 	var meshWidePAs []*unstructured.Unstructured
@@ -141,6 +147,9 @@ func (v *verifier) coverage() error {
 						name, np.GetName(), strings.Join(open, " and "))
 				}
 			}
+		}
+		for c, n := range v.networkUnion(name, named[name], netpols[name], nsLabels) {
+			failures[c] += n
 		}
 		if v.enabled(controlDNS) && allowsDNS(sc.Network) && !hasDNSEgress(netpols[name], dns) {
 			fail(controlDNS, name, netpolCmd, "namespace %s denies egress but no NetworkPolicy lets every pod reach DNS (UDP port 53)", name)
