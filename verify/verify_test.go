@@ -1221,5 +1221,78 @@ func TestWeakeningEdits(t *testing.T) {
 			expectConverged(t, e.check(t))
 		})
 	}
-	t.Logf("%d weakening edits, each caught and each undone", len(edits))
+
+	// Objects the bundle does not contain, created beside it: verify judges them whoever
+	// created them (coverage for NetworkPolicies and PeerAuthentications, the foreign check
+	// for PolicyExceptions naming a bundle policy).
+	obj := func(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind,
+			"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec}}
+	}
+	exception := func(ns, name string, refs ...map[string]any) *unstructured.Unstructured {
+		policyRefs := make([]any, len(refs))
+		for i, r := range refs {
+			policyRefs[i] = r
+		}
+		return obj("policies.kyverno.io/v1", "PolicyException", ns, name, map[string]any{
+			"policyRefs":      policyRefs,
+			"matchConditions": []any{map[string]any{"name": "all", "expression": "true"}},
+		})
+	}
+	foreign := []struct {
+		name string
+		obj  *unstructured.Unstructured
+		want []string
+	}{
+		{"a NetworkPolicy allowing all ingress and egress", obj("networking.k8s.io/v1", "NetworkPolicy", "payments", "allow-everything", map[string]any{
+			"podSelector": map[string]any{}, "policyTypes": []any{"Ingress", "Egress"}, "ingress": []any{map[string]any{}}, "egress": []any{map[string]any{}}}),
+			[]string{"coverage NET-01 NetworkPolicy payments/allow-everything: NetworkPolicy payments/allow-everything allows ingress from anywhere on every port and egress to anywhere on every port: NetworkPolicies add up"}},
+		{"a NetworkPolicy letting the api pods reach the internet", obj("networking.k8s.io/v1", "NetworkPolicy", "ledger", "api-to-internet", map[string]any{
+			"podSelector": map[string]any{"matchLabels": map[string]any{"app": "api"}}, "policyTypes": []any{"Egress"},
+			"egress": []any{map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "0.0.0.0/0"}}}}}}),
+			[]string{"coverage NET-01 NetworkPolicy ledger/api-to-internet: NetworkPolicy ledger/api-to-internet allows egress to anywhere on every port: NetworkPolicies add up"}},
+		{"a PolicyException exempting every pod from a ValidatingPolicy", exception("kyverno", "skip-pod-03",
+			map[string]any{"kind": "ValidatingPolicy", "name": "payments-soc2-pod-03"}),
+			[]string{"foreign CHG-02,POD-03 PolicyException kyverno/skip-pod-03: PolicyException kyverno/skip-pod-03 is not in the bundle and exempts resources from ValidatingPolicy payments-soc2-pod-03: waive through the profile's spec.exceptions"}},
+		{"a PolicyException exempting every pod from the image signature check", exception("kyverno", "skip-sup-04",
+			map[string]any{"kind": "ImageValidatingPolicy", "name": "payments-soc2-sup-04"}),
+			[]string{"foreign CHG-02,SUP-04 PolicyException kyverno/skip-sup-04: PolicyException kyverno/skip-sup-04 is not in the bundle and exempts resources from ImageValidatingPolicy payments-soc2-sup-04: waive through the profile's spec.exceptions"}},
+		{"a PolicyException in an application namespace exempting from the PSA labeller", exception("payments", "skip-pod-00",
+			map[string]any{"kind": "MutatingPolicy", "name": "payments-soc2-pod-00"}),
+			[]string{"foreign CHG-02,POD-00 PolicyException payments/skip-pod-00: PolicyException payments/skip-pod-00 is not in the bundle and exempts resources from MutatingPolicy payments-soc2-pod-00"}},
+		{"a namespace-wide PERMISSIVE PeerAuthentication", obj("security.istio.io/v1", "PeerAuthentication", "payments", "permissive", map[string]any{
+			"mtls": map[string]any{"mode": "PERMISSIVE"}}),
+			[]string{"coverage TLS-01 PeerAuthentication payments/permissive: PeerAuthentication payments/permissive weakens mTLS in namespace payments to PERMISSIVE"}},
+		{"a workload's database port taken out of mTLS", obj("security.istio.io/v1", "PeerAuthentication", "ledger", "db-plaintext", map[string]any{
+			"selector":      map[string]any{"matchLabels": map[string]any{"app": "db"}},
+			"portLevelMtls": map[string]any{"5432": map[string]any{"mode": "DISABLE"}}}),
+			[]string{"coverage TLS-01 PeerAuthentication ledger/db-plaintext: PeerAuthentication ledger/db-plaintext weakens mTLS in namespace ledger to DISABLE on port 5432"}},
+	}
+	for _, tc := range foreign {
+		t.Run(tc.name, func(t *testing.T) {
+			ri := e.resource(tc.obj.GroupVersionKind(), tc.obj.GetNamespace())
+			if _, err := ri.Get(e.ctx, tc.obj.GetName(), metav1.GetOptions{}); err == nil {
+				t.Fatalf("%s %s/%s exists before the test creates it", tc.obj.GetKind(), tc.obj.GetNamespace(), tc.obj.GetName())
+			}
+			e.apply(tc.obj)
+			deleted := false
+			remove := func() {
+				if deleted {
+					return
+				}
+				deleted = true
+				if err := ri.Delete(e.ctx, tc.obj.GetName(), metav1.DeleteOptions{}); err != nil {
+					t.Fatalf("deleting the foreign object: %v", err)
+				}
+			}
+			defer remove()
+			expectOnly(t, e.check(t), tc.want...)
+			remove()
+			expectConverged(t, e.check(t))
+		})
+	}
+	t.Logf("%d weakening edits (%d to bundle objects, %d foreign objects), each caught and each undone", len(edits)+len(foreign), len(edits), len(foreign))
+	if len(edits)+len(foreign) < 30 {
+		t.Errorf("%d weakening edits, want at least 30", len(edits)+len(foreign))
+	}
 }
