@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -1295,4 +1296,151 @@ func TestWeakeningEdits(t *testing.T) {
 	if len(edits)+len(foreign) < 30 {
 		t.Errorf("%d weakening edits, want at least 30", len(edits)+len(foreign))
 	}
+}
+
+// TestGitOpsMetadataIsNotDrift writes on every bundle object what the tools that deliver
+// and run it write there: Flux's and Argo CD's tracking labels and annotation, kubectl's
+// last-applied-configuration, and for the Kyverno policies the autogen status Kyverno
+// reports for pod controllers. None of it changes what the object enforces, so verify must
+// stay converged; then every object is put back as it was.
+func TestGitOpsMetadataIsNotDrift(t *testing.T) {
+	e := newEnv(t)
+	type saved struct {
+		gvk  schema.GroupVersionKind
+		orig *unstructured.Unstructured
+	}
+	var originals []saved
+	restore := func() {
+		for _, s := range originals {
+			ri := e.resource(s.gvk, s.orig.GetNamespace())
+			cur, err := ri.Get(e.ctx, s.orig.GetName(), metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			back := s.orig.DeepCopy()
+			back.SetResourceVersion(cur.GetResourceVersion())
+			cur, err = ri.Update(e.ctx, back, metav1.UpdateOptions{})
+			if err != nil {
+				t.Fatalf("restoring %s %s: %v", s.gvk.Kind, s.orig.GetName(), err)
+			}
+			if autogenKinds[s.gvk.Kind] {
+				cur.Object["status"] = s.orig.Object["status"]
+				if _, err := ri.UpdateStatus(e.ctx, cur, metav1.UpdateOptions{}); err != nil {
+					t.Fatalf("restoring the status of %s %s: %v", s.gvk.Kind, s.orig.GetName(), err)
+				}
+			}
+		}
+		originals = nil
+	}
+	defer restore()
+
+	edited := 0
+	for _, o := range e.b.Index.Spec.Objects {
+		gvk := schema.FromAPIVersionAndKind(o.APIVersion, o.Kind)
+		ri := e.resource(gvk, o.Namespace)
+		live, err := ri.Get(e.ctx, o.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		originals = append(originals, saved{gvk, live.DeepCopy()})
+		objs, err := testenv.DecodeYAML(e.b.Files[o.File])
+		if err != nil {
+			t.Fatal(err)
+		}
+		applied, err := objs[0].MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		live.SetLabels(withLabels(orEmpty(live.GetLabels()),
+			"kustomize.toolkit.fluxcd.io/name", "payments", "kustomize.toolkit.fluxcd.io/namespace", "flux-system",
+			"app.kubernetes.io/instance", "payments"))
+		ann := orEmpty(live.GetAnnotations())
+		ann["argocd.argoproj.io/tracking-id"] = "payments:" + gvk.Group + "/" + gvk.Kind + ":" + o.Namespace + "/" + o.Name
+		ann["kubectl.kubernetes.io/last-applied-configuration"] = string(applied) + "\n"
+		live.SetAnnotations(ann)
+		live, err = ri.Update(e.ctx, live, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatalf("labelling %s %s: %v", o.Kind, o.Name, err)
+		}
+		if autogenKinds[o.Kind] {
+			status, _ := live.Object["status"].(map[string]any)
+			status = maps.Clone(status)
+			status["autogen"] = map[string]any{"configs": map[string]any{"deployments": autogenConfig(t, live)}}
+			live.Object["status"] = status
+			if _, err := ri.UpdateStatus(e.ctx, live, metav1.UpdateOptions{}); err != nil {
+				t.Fatalf("autogen status of %s %s: %v", o.Kind, o.Name, err)
+			}
+			// The status must have been stored as written, or the test proves nothing.
+			cur, err := ri.Get(e.ctx, o.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if targets, _, _ := unstructured.NestedSlice(cur.Object, "status", "autogen", "configs", "deployments", "targets"); len(targets) != 4 {
+				t.Fatalf("%s %s: the API server kept %d autogen targets of 4", o.Kind, o.Name, len(targets))
+			}
+		}
+		edited++
+	}
+	t.Logf("%d bundle objects carry GitOps and kubectl metadata", edited)
+	expectConverged(t, e.check(t))
+
+	restore()
+	expectConverged(t, e.check(t))
+
+	t.Run("an expired foreign PolicyException naming a bundle policy", func(t *testing.T) {
+		pe := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "policies.kyverno.io/v1", "kind": "PolicyException",
+			"metadata": map[string]any{"name": "expired-waiver", "namespace": "kyverno"},
+			"spec": map[string]any{
+				"policyRefs":      []any{map[string]any{"name": "payments-soc2-pod-03", "kind": "ValidatingPolicy"}},
+				"matchConditions": []any{map[string]any{"name": "all", "expression": "true"}},
+				"expiresAt":       testNow.Add(-time.Hour).Format(time.RFC3339),
+			}}}
+		peGVK := schema.GroupVersionKind{Group: "policies.kyverno.io", Version: "v1", Kind: "PolicyException"}
+		e.apply(pe)
+		defer e.resource(peGVK, "kyverno").Delete(e.ctx, "expired-waiver", metav1.DeleteOptions{})
+		expectConverged(t, e.check(t))
+		// An hour before it expires, Kyverno honours it: so does verify.
+		r, err := e.verify(e.c.Config, testNow.Add(-2*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectOnly(t, r, "foreign CHG-02,POD-03 PolicyException kyverno/expired-waiver")
+	})
+}
+
+// autogenKinds are the Kyverno policy kinds whose status carries autogen configs.
+var autogenKinds = map[string]bool{"ValidatingPolicy": true, "ImageValidatingPolicy": true, "MutatingPolicy": true}
+
+// autogenConfig is the status.autogen.configs entry Kyverno writes for a pod policy's
+// pod controllers: the policy's spec matching the controllers, its expressions reading the
+// pod template.
+func autogenConfig(t *testing.T, pol *unstructured.Unstructured) map[string]any {
+	t.Helper()
+	raw, err := json.Marshal(pol.Object["spec"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec map[string]any
+	if err := json.Unmarshal([]byte(strings.ReplaceAll(string(raw), "object.spec.", "object.spec.template.spec.")), &spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := spec["matchConstraints"]; ok {
+		unstructured.SetNestedSlice(spec, []any{map[string]any{
+			"apiGroups": []any{"apps"}, "apiVersions": []any{"v1"}, "operations": []any{"CREATE", "UPDATE"},
+			"resources": []any{"daemonsets", "deployments", "replicasets", "statefulsets"},
+		}}, "matchConstraints", "resourceRules")
+	}
+	var targets []any
+	for _, r := range []string{"daemonsets", "deployments", "replicasets", "statefulsets"} {
+		kind := map[string]string{"daemonsets": "DaemonSet", "deployments": "Deployment", "replicasets": "ReplicaSet", "statefulsets": "StatefulSet"}[r]
+		targets = append(targets, map[string]any{"group": "apps", "version": "v1", "resource": r, "kind": kind})
+	}
+	return map[string]any{"spec": spec, "targets": targets}
+}
+
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }
