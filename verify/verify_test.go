@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -1222,5 +1223,225 @@ func TestWeakeningEdits(t *testing.T) {
 			expectConverged(t, e.check(t))
 		})
 	}
-	t.Logf("%d weakening edits, each caught and each undone", len(edits))
+
+	// Objects the bundle does not contain, created beside it: verify judges them whoever
+	// created them (coverage for NetworkPolicies and PeerAuthentications, the foreign check
+	// for PolicyExceptions naming a bundle policy).
+	obj := func(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind,
+			"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec}}
+	}
+	exception := func(ns, name string, refs ...map[string]any) *unstructured.Unstructured {
+		policyRefs := make([]any, len(refs))
+		for i, r := range refs {
+			policyRefs[i] = r
+		}
+		return obj("policies.kyverno.io/v1", "PolicyException", ns, name, map[string]any{
+			"policyRefs":      policyRefs,
+			"matchConditions": []any{map[string]any{"name": "all", "expression": "true"}},
+		})
+	}
+	foreign := []struct {
+		name string
+		obj  *unstructured.Unstructured
+		want []string
+	}{
+		{"a NetworkPolicy allowing all ingress and egress", obj("networking.k8s.io/v1", "NetworkPolicy", "payments", "allow-everything", map[string]any{
+			"podSelector": map[string]any{}, "policyTypes": []any{"Ingress", "Egress"}, "ingress": []any{map[string]any{}}, "egress": []any{map[string]any{}}}),
+			[]string{"coverage NET-01 NetworkPolicy payments/allow-everything: NetworkPolicy payments/allow-everything allows ingress from anywhere on every port and egress to anywhere on every port: NetworkPolicies add up"}},
+		{"a NetworkPolicy letting the api pods reach the internet", obj("networking.k8s.io/v1", "NetworkPolicy", "ledger", "api-to-internet", map[string]any{
+			"podSelector": map[string]any{"matchLabels": map[string]any{"app": "api"}}, "policyTypes": []any{"Egress"},
+			"egress": []any{map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "0.0.0.0/0"}}}}}}),
+			[]string{"coverage NET-01 NetworkPolicy ledger/api-to-internet: NetworkPolicy ledger/api-to-internet allows egress to anywhere on every port: NetworkPolicies add up"}},
+		{"a PolicyException exempting every pod from a ValidatingPolicy", exception("kyverno", "skip-pod-03",
+			map[string]any{"kind": "ValidatingPolicy", "name": "payments-soc2-pod-03"}),
+			[]string{"foreign CHG-02,POD-03 PolicyException kyverno/skip-pod-03: PolicyException kyverno/skip-pod-03 is not in the bundle and exempts resources from ValidatingPolicy payments-soc2-pod-03: waive through the profile's spec.exceptions"}},
+		{"a PolicyException exempting every pod from the image signature check", exception("kyverno", "skip-sup-04",
+			map[string]any{"kind": "ImageValidatingPolicy", "name": "payments-soc2-sup-04"}),
+			[]string{"foreign CHG-02,SUP-04 PolicyException kyverno/skip-sup-04: PolicyException kyverno/skip-sup-04 is not in the bundle and exempts resources from ImageValidatingPolicy payments-soc2-sup-04: waive through the profile's spec.exceptions"}},
+		{"a PolicyException in an application namespace exempting from the PSA labeller", exception("payments", "skip-pod-00",
+			map[string]any{"kind": "MutatingPolicy", "name": "payments-soc2-pod-00"}),
+			[]string{"foreign CHG-02,POD-00 PolicyException payments/skip-pod-00: PolicyException payments/skip-pod-00 is not in the bundle and exempts resources from MutatingPolicy payments-soc2-pod-00"}},
+		{"a namespace-wide PERMISSIVE PeerAuthentication", obj("security.istio.io/v1", "PeerAuthentication", "payments", "permissive", map[string]any{
+			"mtls": map[string]any{"mode": "PERMISSIVE"}}),
+			[]string{"coverage TLS-01 PeerAuthentication payments/permissive: PeerAuthentication payments/permissive weakens mTLS in namespace payments to PERMISSIVE"}},
+		{"a workload's database port taken out of mTLS", obj("security.istio.io/v1", "PeerAuthentication", "ledger", "db-plaintext", map[string]any{
+			"selector":      map[string]any{"matchLabels": map[string]any{"app": "db"}},
+			"portLevelMtls": map[string]any{"5432": map[string]any{"mode": "DISABLE"}}}),
+			[]string{"coverage TLS-01 PeerAuthentication ledger/db-plaintext: PeerAuthentication ledger/db-plaintext weakens mTLS in namespace ledger to DISABLE on port 5432"}},
+	}
+	for _, tc := range foreign {
+		t.Run(tc.name, func(t *testing.T) {
+			ri := e.resource(tc.obj.GroupVersionKind(), tc.obj.GetNamespace())
+			if _, err := ri.Get(e.ctx, tc.obj.GetName(), metav1.GetOptions{}); err == nil {
+				t.Fatalf("%s %s/%s exists before the test creates it", tc.obj.GetKind(), tc.obj.GetNamespace(), tc.obj.GetName())
+			}
+			e.apply(tc.obj)
+			deleted := false
+			remove := func() {
+				if deleted {
+					return
+				}
+				deleted = true
+				if err := ri.Delete(e.ctx, tc.obj.GetName(), metav1.DeleteOptions{}); err != nil {
+					t.Fatalf("deleting the foreign object: %v", err)
+				}
+			}
+			defer remove()
+			expectOnly(t, e.check(t), tc.want...)
+			remove()
+			expectConverged(t, e.check(t))
+		})
+	}
+	t.Logf("%d weakening edits (%d to bundle objects, %d foreign objects), each caught and each undone", len(edits)+len(foreign), len(edits), len(foreign))
+	if len(edits)+len(foreign) < 30 {
+		t.Errorf("%d weakening edits, want at least 30", len(edits)+len(foreign))
+	}
+}
+
+// TestGitOpsMetadataIsNotDrift writes on every bundle object what the tools that deliver
+// and run it write there: Flux's and Argo CD's tracking labels and annotation, kubectl's
+// last-applied-configuration, and for the Kyverno policies the autogen status Kyverno
+// reports for pod controllers. None of it changes what the object enforces, so verify must
+// stay converged; then every object is put back as it was.
+func TestGitOpsMetadataIsNotDrift(t *testing.T) {
+	e := newEnv(t)
+	type saved struct {
+		gvk  schema.GroupVersionKind
+		orig *unstructured.Unstructured
+	}
+	var originals []saved
+	restore := func() {
+		for _, s := range originals {
+			ri := e.resource(s.gvk, s.orig.GetNamespace())
+			cur, err := ri.Get(e.ctx, s.orig.GetName(), metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			back := s.orig.DeepCopy()
+			back.SetResourceVersion(cur.GetResourceVersion())
+			cur, err = ri.Update(e.ctx, back, metav1.UpdateOptions{})
+			if err != nil {
+				t.Fatalf("restoring %s %s: %v", s.gvk.Kind, s.orig.GetName(), err)
+			}
+			if autogenKinds[s.gvk.Kind] {
+				cur.Object["status"] = s.orig.Object["status"]
+				if _, err := ri.UpdateStatus(e.ctx, cur, metav1.UpdateOptions{}); err != nil {
+					t.Fatalf("restoring the status of %s %s: %v", s.gvk.Kind, s.orig.GetName(), err)
+				}
+			}
+		}
+		originals = nil
+	}
+	defer restore()
+
+	edited := 0
+	for _, o := range e.b.Index.Spec.Objects {
+		gvk := schema.FromAPIVersionAndKind(o.APIVersion, o.Kind)
+		ri := e.resource(gvk, o.Namespace)
+		live, err := ri.Get(e.ctx, o.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		originals = append(originals, saved{gvk, live.DeepCopy()})
+		objs, err := testenv.DecodeYAML(e.b.Files[o.File])
+		if err != nil {
+			t.Fatal(err)
+		}
+		applied, err := objs[0].MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		live.SetLabels(withLabels(orEmpty(live.GetLabels()),
+			"kustomize.toolkit.fluxcd.io/name", "payments", "kustomize.toolkit.fluxcd.io/namespace", "flux-system",
+			"app.kubernetes.io/instance", "payments"))
+		ann := orEmpty(live.GetAnnotations())
+		ann["argocd.argoproj.io/tracking-id"] = "payments:" + gvk.Group + "/" + gvk.Kind + ":" + o.Namespace + "/" + o.Name
+		ann["kubectl.kubernetes.io/last-applied-configuration"] = string(applied) + "\n"
+		live.SetAnnotations(ann)
+		live, err = ri.Update(e.ctx, live, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatalf("labelling %s %s: %v", o.Kind, o.Name, err)
+		}
+		if autogenKinds[o.Kind] {
+			status, _ := live.Object["status"].(map[string]any)
+			status = maps.Clone(status)
+			status["autogen"] = map[string]any{"configs": map[string]any{"deployments": autogenConfig(t, live)}}
+			live.Object["status"] = status
+			if _, err := ri.UpdateStatus(e.ctx, live, metav1.UpdateOptions{}); err != nil {
+				t.Fatalf("autogen status of %s %s: %v", o.Kind, o.Name, err)
+			}
+			// The status must have been stored as written, or the test proves nothing.
+			cur, err := ri.Get(e.ctx, o.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if targets, _, _ := unstructured.NestedSlice(cur.Object, "status", "autogen", "configs", "deployments", "targets"); len(targets) != 4 {
+				t.Fatalf("%s %s: the API server kept %d autogen targets of 4", o.Kind, o.Name, len(targets))
+			}
+		}
+		edited++
+	}
+	t.Logf("%d bundle objects carry GitOps and kubectl metadata", edited)
+	expectConverged(t, e.check(t))
+
+	restore()
+	expectConverged(t, e.check(t))
+
+	t.Run("an expired foreign PolicyException naming a bundle policy", func(t *testing.T) {
+		pe := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "policies.kyverno.io/v1", "kind": "PolicyException",
+			"metadata": map[string]any{"name": "expired-waiver", "namespace": "kyverno"},
+			"spec": map[string]any{
+				"policyRefs":      []any{map[string]any{"name": "payments-soc2-pod-03", "kind": "ValidatingPolicy"}},
+				"matchConditions": []any{map[string]any{"name": "all", "expression": "true"}},
+				"expiresAt":       testNow.Add(-time.Hour).Format(time.RFC3339),
+			}}}
+		peGVK := schema.GroupVersionKind{Group: "policies.kyverno.io", Version: "v1", Kind: "PolicyException"}
+		e.apply(pe)
+		defer e.resource(peGVK, "kyverno").Delete(e.ctx, "expired-waiver", metav1.DeleteOptions{})
+		expectConverged(t, e.check(t))
+		// An hour before it expires, Kyverno honours it: so does verify.
+		r, err := e.verify(e.c.Config, testNow.Add(-2*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectOnly(t, r, "foreign CHG-02,POD-03 PolicyException kyverno/expired-waiver")
+	})
+}
+
+// autogenKinds are the Kyverno policy kinds whose status carries autogen configs.
+var autogenKinds = map[string]bool{"ValidatingPolicy": true, "ImageValidatingPolicy": true, "MutatingPolicy": true}
+
+// autogenConfig is the status.autogen.configs entry Kyverno writes for a pod policy's
+// pod controllers: the policy's spec matching the controllers, its expressions reading the
+// pod template.
+func autogenConfig(t *testing.T, pol *unstructured.Unstructured) map[string]any {
+	t.Helper()
+	raw, err := json.Marshal(pol.Object["spec"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec map[string]any
+	if err := json.Unmarshal([]byte(strings.ReplaceAll(string(raw), "object.spec.", "object.spec.template.spec.")), &spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := spec["matchConstraints"]; ok {
+		unstructured.SetNestedSlice(spec, []any{map[string]any{
+			"apiGroups": []any{"apps"}, "apiVersions": []any{"v1"}, "operations": []any{"CREATE", "UPDATE"},
+			"resources": []any{"daemonsets", "deployments", "replicasets", "statefulsets"},
+		}}, "matchConstraints", "resourceRules")
+	}
+	var targets []any
+	for _, r := range []string{"daemonsets", "deployments", "replicasets", "statefulsets"} {
+		kind := map[string]string{"daemonsets": "DaemonSet", "deployments": "Deployment", "replicasets": "ReplicaSet", "statefulsets": "StatefulSet"}[r]
+		targets = append(targets, map[string]any{"group": "apps", "version": "v1", "resource": r, "kind": kind})
+	}
+	return map[string]any{"spec": spec, "targets": targets}
+}
+
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }
