@@ -545,7 +545,7 @@ func TestNetworkUnion(t *testing.T) {
 		{"an allowance inside DNS: UDP 53 to the DNS pods", live(foreign("Egress", "egress", "to", map[string]any{
 			"to": []any{map[string]any{"namespaceSelector": byName("kube-system"), "podSelector": pods("k8s-app", "kube-dns", "tier", "x")}}, "ports": ports("UDP", 53, 0)})), nil, ""},
 		{"an allowance inside ingress: TCP 443 from the controller's pods", live(foreign("Ingress", "ingress", "from", map[string]any{
-			"from": []any{map[string]any{"namespaceSelector": map[string]any{"matchExpressions": []any{map[string]any{"key": "kubernetes.io/metadata.name", "operator": "In", "values": []any{"ingress-nginx"}}}}, "podSelector": pods("app", "controller")}},
+			"from":  []any{map[string]any{"namespaceSelector": map[string]any{"matchExpressions": []any{map[string]any{"key": "kubernetes.io/metadata.name", "operator": "In", "values": []any{"ingress-nginx"}}}}, "podSelector": pods("app", "controller")}},
 			"ports": ports("TCP", 443, 0)})), nil, ""},
 		{"an application's own allowance from the namespace's pods", live(foreign("Ingress", "ingress", "from", map[string]any{
 			"from": []any{map[string]any{"podSelector": pods("app", "web")}}, "ports": ports("TCP", 8080, 0)})),
