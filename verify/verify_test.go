@@ -1253,6 +1253,15 @@ func TestWeakeningEdits(t *testing.T) {
 			"podSelector": map[string]any{"matchLabels": map[string]any{"app": "api"}}, "policyTypes": []any{"Egress"},
 			"egress": []any{map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "0.0.0.0/0"}}}}}}),
 			[]string{"coverage NET-01 NetworkPolicy ledger/api-to-internet: NetworkPolicy ledger/api-to-internet allows egress to anywhere on every port: NetworkPolicies add up"}},
+		{"a narrow NetworkPolicy opening a database port to the namespace's pods", obj("networking.k8s.io/v1", "NetworkPolicy", "ledger", "db-from-app", map[string]any{
+			"podSelector": map[string]any{"matchLabels": map[string]any{"app": "db"}}, "policyTypes": []any{"Ingress"},
+			"ingress": []any{map[string]any{"from": []any{map[string]any{"podSelector": map[string]any{}}}, "ports": []any{map[string]any{"port": int64(5432)}}}}}),
+			[]string{`coverage NET-01 NetworkPolicy ledger/db-from-app: NetworkPolicy ledger/db-from-app allows ingress from {"podSelector":{}} on TCP 5432 beyond the bundle's allowances`}},
+		{"a NetworkPolicy letting every pod reach another namespace's DNS-labelled pods", obj("networking.k8s.io/v1", "NetworkPolicy", "payments", "dns-elsewhere", map[string]any{
+			"podSelector": map[string]any{}, "policyTypes": []any{"Egress"},
+			"egress": []any{map[string]any{"to": []any{map[string]any{"namespaceSelector": map[string]any{}, "podSelector": map[string]any{"matchLabels": map[string]any{"k8s-app": "kube-dns"}}}},
+				"ports": []any{map[string]any{"protocol": "UDP", "port": int64(53)}}}}}),
+			[]string{`coverage NET-01 NetworkPolicy payments/dns-elsewhere: NetworkPolicy payments/dns-elsewhere allows egress to {"namespaceSelector":{},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}} on UDP 53 beyond the bundle's allowances`}},
 		{"a PolicyException exempting every pod from a ValidatingPolicy", exception("kyverno", "skip-pod-03",
 			map[string]any{"kind": "ValidatingPolicy", "name": "payments-soc2-pod-03"}),
 			[]string{"foreign CHG-02,POD-03 PolicyException kyverno/skip-pod-03: PolicyException kyverno/skip-pod-03 is not in the bundle and exempts resources from ValidatingPolicy payments-soc2-pod-03: waive through the profile's spec.exceptions"}},
