@@ -44,7 +44,7 @@ func (v *verifier) coverageKinds() []schema.GroupVersionKind {
 		kinds = append(kinds, peerAuthGVK)
 	}
 	if v.kyvernoPolicies() {
-		kinds = append(kinds, policyExceptionGVK)
+		kinds = append(kinds, policyExceptionGVK, legacyExceptionGVK)
 	}
 	return kinds
 }

@@ -609,3 +609,41 @@ func TestNetworkUnion(t *testing.T) {
 		t.Errorf("after the exception expired: failures %q", got)
 	}
 }
+
+// TestLegacyExceptionsNamingABundlePolicy: a kyverno.io/v2 PolicyException exempts nothing
+// from CEL policies, but one that names a bundle policy is a waiver outside the profile.
+func TestLegacyExceptionsNamingABundlePolicy(t *testing.T) {
+	spec := coverageSpec()
+	spec.Controls = append(spec.Controls, bundle.IndexControl{ID: "POD-03", TSC: []string{"CC6.8"}}, bundle.IndexControl{ID: "CHG-02", TSC: []string{"CC8.1"}})
+	spec.Objects = []bundle.IndexObject{{File: "kyverno/validatingpolicy-p-pod-03.yaml", APIVersion: "policies.kyverno.io/v1", Kind: "ValidatingPolicy", Name: "p-pod-03", Controls: []string{"POD-03"}}}
+	b := withPSA(t, spec, testPSA())
+	b.Files["kyverno/validatingpolicy-p-pod-03.yaml"] = []byte(`{"apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicy", "metadata": {"name": "p-pod-03"}}`)
+	legacy := func(name string, policies ...string) unstructured.Unstructured {
+		var ex []any
+		for _, p := range policies {
+			ex = append(ex, map[string]any{"policyName": p, "ruleNames": []any{"*"}})
+		}
+		return u(map[string]any{"apiVersion": "kyverno.io/v2", "kind": "PolicyException", "metadata": map[string]any{"name": name, "namespace": "kyverno"},
+			"spec": map[string]any{"exceptions": ex}})
+	}
+	in, err := prepare(b, Options{Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &verifier{b: b, in: in, opts: Options{Now: testNow}, controls: map[string][]string{}, report: newReport(b, Options{}),
+		live: map[schema.GroupKind][]unstructured.Unstructured{legacyExceptionGVK.GroupKind(): {
+			legacy("names-ours", "p-pod-03"), legacy("names-ours-namespaced", "team/p-pod-03"), legacy("names-another", "disallow-latest")}}}
+	for _, c := range spec.Controls {
+		v.controls[c.ID] = c.TSC
+	}
+	v.foreignLegacyExceptions()
+	var got []string
+	for _, f := range v.report.Findings {
+		if f.Status == Fail {
+			got = append(got, strings.Join(f.Controls, ",")+" "+f.Object.Name)
+		}
+	}
+	if want := []string{"CHG-02,POD-03 names-ours", "CHG-02,POD-03 names-ours-namespaced"}; !slices.Equal(got, want) {
+		t.Errorf("failures %q, want %q", got, want)
+	}
+}

@@ -13,6 +13,14 @@ import (
 // exempt resources from the bundle's ValidatingPolicies, ImageValidatingPolicies and the rest.
 var policyExceptionGVK = schema.GroupVersionKind{Group: "policies.kyverno.io", Version: "v1", Kind: "PolicyException"}
 
+// legacyExceptionGVK is the PolicyException of Kyverno's older ClusterPolicy and Policy
+// kinds. Kyverno v1.19.1 consults it only for their rules (pkg/engine's
+// GetPolicyExceptions, by spec.exceptions[].policyName and ruleNames: api/kyverno/v2
+// Exception.Contains), so it exempts nothing from the bundle's CEL policies today; one that
+// names a bundle policy is still a waiver written outside the profile, and is reported.
+// A cluster that does not serve the kind is simply not asked about it.
+var legacyExceptionGVK = schema.GroupVersionKind{Group: "kyverno.io", Version: "v2", Kind: "PolicyException"}
+
 // kyvernoPolicies reports whether the bundle ships policies a PolicyException could name.
 func (v *verifier) kyvernoPolicies() bool {
 	for _, o := range v.b.Index.Spec.Objects {
@@ -79,6 +87,59 @@ func (v *verifier) foreignExceptions() {
 		v.add(CheckForeign, Fail, controls, refOf(l),
 			"PolicyException %s is not in the bundle and exempts resources from %s: waive through the profile's spec.exceptions, or delete it",
 			nameOf(l), strings.Join(exempted, ", "))
+	}
+}
+
+// foreignLegacyExceptions fails every kyverno.io/v2 PolicyException that names one of the
+// bundle's policies (by name, as it names a ClusterPolicy; or NAMESPACE/NAME).
+func (v *verifier) foreignLegacyExceptions() {
+	live := v.live[legacyExceptionGVK.GroupKind()]
+	if len(live) == 0 {
+		return
+	}
+	policies := map[string][]string{} // bundle policy name -> its controls
+	kinds := map[string]string{}
+	for _, o := range v.b.Index.Spec.Objects {
+		gvk := schema.FromAPIVersionAndKind(o.APIVersion, o.Kind)
+		if gvk.Group == policyExceptionGVK.Group && gvk.Kind != policyExceptionGVK.Kind {
+			policies[o.Name] = o.Controls
+			kinds[o.Name] = o.Kind
+		}
+	}
+	for i := range live {
+		l := &live[i]
+		rules, _, _ := unstructured.NestedSlice(l.Object, "spec", "exceptions")
+		seen := map[string]bool{}
+		var named, controls []string
+		for _, r := range rules {
+			m, _ := r.(map[string]any)
+			name, _ := m["policyName"].(string)
+			if _, after, ok := strings.Cut(name, "/"); ok {
+				name = after
+			}
+			ctl, ok := policies[name]
+			if !ok || seen["policy "+name] {
+				continue
+			}
+			seen["policy "+name] = true
+			named = append(named, kinds[name]+" "+name)
+			for _, c := range ctl {
+				if !seen[c] {
+					seen[c] = true
+					controls = append(controls, c)
+				}
+			}
+		}
+		if len(named) == 0 {
+			continue
+		}
+		if !seen[controlPolicyPlane] && v.enabled(controlPolicyPlane) {
+			controls = append(controls, controlPolicyPlane)
+		}
+		sort.Strings(controls)
+		v.add(CheckForeign, Fail, controls, refOf(l),
+			"kyverno.io/v2 PolicyException %s is not in the bundle and names %s: Kyverno applies this kind to ClusterPolicies and Policies only, so it exempts nothing from the bundle's CEL policies today, but it is a waiver outside the profile: waive through spec.exceptions, or delete it",
+			nameOf(l), strings.Join(named, ", "))
 	}
 }
 

@@ -66,6 +66,7 @@ func Gate(ctx context.Context, b *bundle.Bundle, g GateOptions) (*GateResult, er
 				return nil, exitcode.AsBadInput(fmt.Errorf("computing the digest of %s: %w", g.Source, err))
 			}
 			opts.Digest = d.String()
+			opts.DigestFromDirectory = true
 		}
 	}
 	results := RunMany(ctx, g.Targets, b, opts, g.Wait, g.Progress)

@@ -111,7 +111,7 @@ func (v *verifier) fluxSource(n NamespacedName, repo *unstructured.Unstructured)
 	case revision == "":
 		v.add(CheckGitOps, Fail, gitopsControls, obj, "OCIRepository %s has no artifact yet (Ready %s: %s)", n, orUnknown(ready, "unknown"), orUnknown(msg, reason))
 	case v.opts.Digest != "" && revisionDigest(revision) != v.opts.Digest:
-		v.add(CheckGitOps, Fail, gitopsControls, obj, "OCIRepository %s serves revision %s, not the bundle's %s", n, revision, v.opts.Digest)
+		v.add(CheckGitOps, Fail, gitopsControls, obj, "OCIRepository %s serves revision %s, not the bundle's %s%s", n, revision, v.opts.Digest, v.digestNote())
 	case ready != "True":
 		v.add(CheckGitOps, Fail, gitopsControls, obj, "OCIRepository %s is not Ready (%s): %s", n, orUnknown(reason, ready), msg)
 	case verifies && verified != "True":
@@ -132,7 +132,7 @@ func (v *verifier) fluxKustomization(n NamespacedName, kust *unstructured.Unstru
 	staleMsg, isStale := stale(kust)
 	switch {
 	case v.opts.Digest != "" && revisionDigest(applied) != v.opts.Digest:
-		v.add(CheckGitOps, Fail, gitopsControls, obj, "Kustomization %s last applied revision %s, not the bundle's %s", n, orUnknown(applied, "nothing"), v.opts.Digest)
+		v.add(CheckGitOps, Fail, gitopsControls, obj, "Kustomization %s last applied revision %s, not the bundle's %s%s", n, orUnknown(applied, "nothing"), v.opts.Digest, v.digestNote())
 	case ready != "True":
 		v.add(CheckGitOps, Fail, gitopsControls, obj, "Kustomization %s is not Ready (%s): %s", n, orUnknown(reason, orUnknown(ready, "no Ready condition")), msg)
 	case isStale:
@@ -153,7 +153,7 @@ func (v *verifier) argocd(n NamespacedName) error {
 	health, _, _ := unstructured.NestedString(app.Object, "status", "health", "status")
 	switch {
 	case v.opts.Digest != "" && revisionDigest(revision) != v.opts.Digest:
-		v.add(CheckGitOps, Fail, gitopsControls, obj, "Application %s is at revision %s, not the bundle's %s", n, orUnknown(revision, "none"), v.opts.Digest)
+		v.add(CheckGitOps, Fail, gitopsControls, obj, "Application %s is at revision %s, not the bundle's %s%s", n, orUnknown(revision, "none"), v.opts.Digest, v.digestNote())
 	case sync != "Synced":
 		v.add(CheckGitOps, Fail, gitopsControls, obj, "Application %s is %s, not Synced", n, orUnknown(sync, "of unknown sync status"))
 	case health != "Healthy":
@@ -162,4 +162,12 @@ func (v *verifier) argocd(n NamespacedName) error {
 		v.add(CheckGitOps, Pass, gitopsControls, obj, "Application %s is Synced and Healthy at %s", n, revision)
 	}
 	return nil
+}
+
+// digestNote explains a revision mismatch against a digest verify computed itself.
+func (v *verifier) digestNote() string {
+	if !v.opts.DigestFromDirectory {
+		return ""
+	}
+	return " (computed from the bundle directory as it packs without push-time annotations: a bundle pushed with --source, --revision or SOURCE_DATE_EPOCH has another digest; pass --digest with the pushed one)"
 }

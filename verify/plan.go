@@ -128,6 +128,7 @@ func (v *verifier) run() error {
 	}
 	v.exceptions()
 	v.foreignExceptions()
+	v.foreignLegacyExceptions()
 	return nil
 }
 

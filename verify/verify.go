@@ -51,6 +51,10 @@ type Options struct {
 	// Digest is the bundle's manifest digest (sha256:...), which GitOps tools must report.
 	// Empty skips the revision comparison (the GitOps objects must still be Ready).
 	Digest string
+	// DigestFromDirectory says Digest was computed from a bundle directory as it would be
+	// pushed without push-time annotations, not read from a registry: a mismatch may then
+	// mean the bundle was pushed with them, and the report says so.
+	DigestFromDirectory bool
 	// Flux names an OCIRepository and a Kustomization of the same name to check.
 	Flux *NamespacedName
 	// ArgoCD names an Argo CD Application to check.

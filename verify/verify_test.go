@@ -647,6 +647,16 @@ func TestFailureModes(t *testing.T) {
 		defer e.setFlux(e.digest, e.digest)
 		expectOnly(t, e.check(t), "gitops CHG-02 OCIRepository flux-system/payments: OCIRepository flux-system/payments serves revision 1.0.0@"+stale,
 			"gitops CHG-02 Kustomization flux-system/payments: Kustomization flux-system/payments last applied revision 1.0.0@"+stale)
+
+		// A digest verify computed from a directory says how it may differ from the pushed one.
+		o := e.options()
+		o.DigestFromDirectory = true
+		r, err := verify.Run(e.ctx, e.c.Config, e.b, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectOnly(t, r, "gitops CHG-02 OCIRepository flux-system/payments: OCIRepository flux-system/payments serves revision 1.0.0@"+stale+", not the bundle's "+e.digest+" (computed from the bundle directory",
+			"gitops CHG-02 Kustomization flux-system/payments: Kustomization flux-system/payments last applied revision 1.0.0@"+stale+", not the bundle's "+e.digest+" (computed from the bundle directory")
 	})
 
 	t.Run("Flux fetched the bundle but has not applied it", func(t *testing.T) {

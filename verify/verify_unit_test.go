@@ -166,7 +166,7 @@ func TestRoleGrantsEveryKind(t *testing.T) {
 		}
 	}
 	need := []string{"list /namespaces"}
-	for _, gk := range append(api.GeneratedKinds, peerAuthGVK.GroupKind(), netpolGVK.GroupKind()) {
+	for _, gk := range append(api.GeneratedKinds, peerAuthGVK.GroupKind(), netpolGVK.GroupKind(), policyExceptionGVK.GroupKind(), legacyExceptionGVK.GroupKind()) {
 		plural, _ := meta.UnsafeGuessKindToResource(gk.WithVersion("v1"))
 		need = append(need, "list "+gk.Group+"/"+plural.Resource)
 	}
