@@ -15,6 +15,24 @@ import (
 //go:embed catalogue.yaml gaps.yaml tsc.yaml controls/*.yaml
 var files embed.FS
 
+// fixtures are every control's admission fixtures: the tests evaluate all of them, and
+// `bulwark verify --probe` sends the ones each control names in probeFixtures.
+//
+//go:embed testdata/fixtures/*/*.yaml
+var fixtures embed.FS
+
+// Fixture returns the named fixture of a control (a file name under its fixture directory).
+func Fixture(id, name string) ([]byte, error) {
+	if strings.ContainsAny(name, "/\\") || strings.ContainsAny(id, "/\\") {
+		return nil, fmt.Errorf("fixture %s/%s: not a plain file name", id, name)
+	}
+	data, err := fixtures.ReadFile(path.Join("testdata", "fixtures", id, name))
+	if err != nil {
+		return nil, fmt.Errorf("control %s has no fixture %s", id, name)
+	}
+	return data, nil
+}
+
 // Generators are the realisations a control may name.
 var Generators = []string{"kyverno", "network", "istio", "certmanager", "psa", "verify"}
 

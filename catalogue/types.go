@@ -30,6 +30,28 @@ type Control struct {
 	Rule *Rule `json:"rule,omitempty"`
 	// Probe says what `bulwark verify` checks for this control.
 	Probe string `json:"probe"`
+	// ProbeFixtures name the fixtures `bulwark verify --probe` sends to a cluster as
+	// server-side dry runs, for controls with a Rule.
+	ProbeFixtures *ProbeFixtures `json:"probeFixtures,omitempty"`
+}
+
+// ProbeFixtures are one deny and one admit fixture of a control (files under its fixture
+// directory), chosen so that under the catalogue's defaults each breaks this control alone,
+// or none, and needs no particular requesting user.
+type ProbeFixtures struct {
+	// Deny is a fixture admission must refuse with the control's id in the message.
+	Deny string `json:"deny"`
+	// Admit is a fixture the control must let through.
+	Admit string `json:"admit"`
+	// AlsoBreaks lists the other controls the deny fixture cannot help breaking (a Pod
+	// Security baseline violation that the restricted level forbids too). Kyverno calls each
+	// policy's webhook concurrently and the API server reports whichever refusal arrives
+	// first, so verify retries a probe refused only by these.
+	AlsoBreaks []string `json:"alsoBreaks,omitempty"`
+	// Namespace, when set, is where the fixtures must be sent because the control is about
+	// that namespace (IAM-04: nothing runs in default); otherwise verify sends namespaced
+	// fixtures to an in-scope namespace the control applies to.
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // References are upstream sources for a control.
