@@ -33,6 +33,9 @@ type Control struct {
 	// ProbeFixtures name the fixtures `bulwark verify --probe` sends to a cluster as
 	// server-side dry runs, for controls with a Rule.
 	ProbeFixtures *ProbeFixtures `json:"probeFixtures,omitempty"`
+	// NoProbe says why a control with a Rule has no probe fixtures: no object the API
+	// server accepts breaks it.
+	NoProbe string `json:"noProbe,omitempty"`
 }
 
 // ProbeFixtures are one deny and one admit fixture of a control (files under its fixture
@@ -48,10 +51,10 @@ type ProbeFixtures struct {
 	// policy's webhook concurrently and the API server reports whichever refusal arrives
 	// first, so verify retries a probe refused only by these.
 	AlsoBreaks []string `json:"alsoBreaks,omitempty"`
-	// Namespace, when set, is where the fixtures must be sent because the control is about
-	// that namespace (IAM-04: nothing runs in default); otherwise verify sends namespaced
-	// fixtures to an in-scope namespace the control applies to.
-	Namespace string `json:"namespace,omitempty"`
+	// DenyNamespace, when set, is where the deny fixture must be sent because the control is
+	// about that namespace (IAM-04: nothing runs in default); otherwise verify sends
+	// namespaced fixtures to an in-scope namespace the control applies to.
+	DenyNamespace string `json:"denyNamespace,omitempty"`
 }
 
 // References are upstream sources for a control.

@@ -67,6 +67,10 @@ func (v *verifier) coverage() error {
 	}
 	sort.Slice(inScope, func(i, j int) bool { return inScope[i].GetName() < inScope[j].GetName() })
 	v.report.Stats.Namespaces = len(inScope)
+	v.inScope = v.inScope[:0]
+	for _, ns := range inScope {
+		v.inScope = append(v.inScope, nsInScope{name: ns.GetName(), sensitive: s.Sensitive(ns.GetName(), ns.GetLabels())})
+	}
 
 	var perNS []string
 	for _, c := range namespaceControls {

@@ -65,6 +65,12 @@ type Options struct {
 	ExpiryWarning time.Duration
 	// PageSize bounds each LIST page. Defaults to 500.
 	PageSize int64
+	// Probe sends every enforcing control's catalogue fixtures to admission as server-side
+	// dry runs (nothing is stored) and requires the deny fixture refused with the control's
+	// id and the admit fixture let through: the only check that shows the webhook, Kyverno's
+	// policy cache and the policy's scope work together. It needs the create permissions of
+	// ProbeRoleName in RoleFile.
+	Probe bool
 	// Retries is how often one read is retried on throttling, a brief outage or a dropped
 	// connection, within the client timeout. Zero means 4; negative disables retries.
 	Retries int
@@ -123,6 +129,11 @@ func Run(ctx context.Context, cfg *rest.Config, b *bundle.Bundle, opts Options) 
 	}
 	if err := v.run(); err != nil {
 		return nil, classify(err)
+	}
+	if opts.Probe {
+		if err := v.probes(); err != nil {
+			return nil, classify(err)
+		}
 	}
 	v.report.Stats.APICalls, v.report.Stats.Bytes, v.report.Stats.Retries = counter.calls.Load(), counter.bytes.Load(), counter.retries.Load()
 	var info []controlInfo
@@ -240,6 +251,8 @@ type verifier struct {
 	opts     Options
 	report   *Report
 	controls map[string][]string // control id -> TSC
+	// inScope are the namespaces in scope now, sorted by name, as coverage found them.
+	inScope []nsInScope
 	// live holds what each kind's one LIST returned; kinds coverage judges are listed
 	// whole (whoever created the objects), the others by the bundle's labels.
 	live map[schema.GroupKind][]unstructured.Unstructured

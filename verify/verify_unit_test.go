@@ -22,6 +22,7 @@ import (
 
 	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/profile"
 )
@@ -139,8 +140,9 @@ func TestRoleGrantsEveryKind(t *testing.T) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(string(data)), 4096)
 	for {
 		var role struct {
-			Kind  string
-			Rules []struct {
+			Kind     string
+			Metadata struct{ Name string }
+			Rules    []struct {
 				APIGroups []string `json:"apiGroups"`
 				Resources []string
 				Verbs     []string
@@ -154,13 +156,45 @@ func TestRoleGrantsEveryKind(t *testing.T) {
 		}
 		for _, r := range role.Rules {
 			for _, v := range r.Verbs {
-				if v != "list" && v != "get" {
+				if role.Metadata.Name == "bulwark-verify" && v != "list" && v != "get" {
 					t.Errorf("the role grants %q: verify only reads", v)
 				}
 				for _, g := range r.APIGroups {
 					for _, res := range r.Resources {
-						grants[v+" "+g+"/"+res] = true
+						grants[role.Metadata.Name+" "+v+" "+g+"/"+res] = true
 					}
+				}
+			}
+		}
+	}
+	// The probe roles grant a create of every kind a probe sends; the RBAC kinds' probes
+	// need escalate and bind besides, in their own role.
+	cat, err := catalogue.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range cat.Controls {
+		c := &cat.Controls[i]
+		if c.ProbeFixtures == nil {
+			continue
+		}
+		deny, admit, err := c.ProbeObjects()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range []*unstructured.Unstructured{deny, admit} {
+			gvk := o.GroupVersionKind()
+			plural, _ := meta.UnsafeGuessKindToResource(gvk)
+			want := []string{ProbeRoleName + " create " + gvk.Group + "/" + plural.Resource}
+			if gvk.Group == "rbac.authorization.k8s.io" {
+				want = nil
+				for _, v := range []string{"create", "escalate", "bind"} {
+					want = append(want, ProbeRoleName+"-rbac "+v+" "+gvk.Group+"/"+plural.Resource)
+				}
+			}
+			for _, w := range want {
+				if !grants[w] {
+					t.Errorf("%s's probes send a %s: %s does not grant %s", c.ID, gvk.Kind, RoleFile, w)
 				}
 			}
 		}
@@ -175,7 +209,7 @@ func TestRoleGrantsEveryKind(t *testing.T) {
 		need = append(need, "get "+gvk.Group+"/"+plural.Resource)
 	}
 	for _, n := range need {
-		if !grants[n] {
+		if !grants["bulwark-verify "+n] {
 			t.Errorf("%s does not grant %s", RoleFile, n)
 		}
 	}

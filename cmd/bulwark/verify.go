@@ -23,7 +23,7 @@ func NewCmdVerify() *cobra.Command {
 		rf                               remoteFlags
 		bundleRef, kubeconfig, digest    string
 		contexts                         []string
-		allContexts, verbose             bool
+		allContexts, verbose, probe      bool
 		fluxRef, argoRef                 string
 		wait, timeout                    time.Duration
 		format, reportFile, reportFormat string
@@ -38,10 +38,19 @@ covered (default-deny and DNS NetworkPolicies, Pod Security labels, STRICT mTLS 
 enrolment), the GitOps tool reporting the bundle's digest, no expired exception, and no object
 of the profile that the bundle no longer contains. It reads with one paginated LIST per kind.
 
+With --probe it also asks admission itself: each enforcing control's catalogue deny fixture
+is sent as a server-side dry run (dryRun=All: nothing is stored) into one in-scope namespace
+and must be refused with the control's id in the message, and its admit fixture must not be
+refused by it. This is the only check that proves the webhook, Kyverno's policy cache and the
+policy's scope work together.
+
 Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad input;
 3 a cluster could not be checked (unreachable, forbidden, timeout).`,
 		Example: `  # Gate a release: wait up to 5 minutes for the cluster to converge
   bulwark verify --bundle oci://ghcr.io/acme/policies/payments:1.4.0 --flux flux-system/payments --wait 5m
+
+  # Prove admission refuses what each enforcing control forbids (server-side dry runs)
+  bulwark verify --bundle oci://ghcr.io/acme/policies/payments:1.4.0 --probe
 
   # Several clusters at once, a JUnit report for CI and text on the terminal
   bulwark verify --bundle out/payments --context prod-eu --context prod-us --report verify.xml --report-format junit`,
@@ -62,7 +71,7 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 				}
 				fileWriter = w
 			}
-			var opts verify.Options
+			opts := verify.Options{Probe: probe}
 			for _, spec := range []struct {
 				flag string
 				val  string
@@ -137,6 +146,7 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 	cmd.Flags().StringVar(&reportFile, "report", "", "also write a report to this file")
 	cmd.Flags().StringVar(&reportFormat, "report-format", "json", "format of --report: text, json, junit or sarif")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show passing findings and API calls and bytes")
+	cmd.Flags().BoolVar(&probe, "probe", false, "also send each enforcing control's deny and admit fixtures to admission as server-side dry runs (nothing is stored; needs the "+verify.ProbeRoleName+" role of "+verify.RoleFile+")")
 	cmd.Flags().StringVar(&verifyKey, "verify-key", "", "refuse the bundle (exit 1) unless signed with this cosign public key")
 	outputFlag(cmd, &format, "text", output.Formats...)
 	rf.register(cmd)

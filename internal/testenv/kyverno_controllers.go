@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -209,6 +211,33 @@ func (k *KyvernoControllers) Logs(n int) string {
 		fmt.Fprintf(&b, "--- %s\n%s\n", p.name, tail(p.log, n))
 	}
 	return b.String()
+}
+
+// Pause stops one controller's process (SIGSTOP) without killing it, as a hung or
+// descheduled replica would be: it answers no webhook and reconciles nothing until the
+// returned resume (SIGCONT) is called. The test's cleanup resumes it in any case.
+func (k *KyvernoControllers) Pause(t testing.TB, name string) (resume func()) {
+	t.Helper()
+	for _, p := range k.procs {
+		if p.name != name {
+			continue
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatalf("pausing %s: %v", name, err)
+		}
+		var once sync.Once
+		resume = func() {
+			once.Do(func() {
+				if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+					t.Errorf("resuming %s: %v", name, err)
+				}
+			})
+		}
+		t.Cleanup(resume)
+		return resume
+	}
+	t.Fatalf("no Kyverno controller %s", name)
+	return nil
 }
 
 func (k *KyvernoControllers) checkAlive(t testing.TB) {
