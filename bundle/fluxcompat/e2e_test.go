@@ -225,7 +225,30 @@ func TestGitOpsEndToEnd(t *testing.T) {
 		return r
 	}
 
-	if r := converge(b1, d1, 3*time.Minute); !r.Converged {
+	r := converge(b1, d1, 3*time.Minute)
+	if !r.Converged && onlyNamespaceLabels(r) {
+		// Kyverno labels namespaces that predate its MutatingPolicies in the background
+		// (mutateExisting), best effort: on a loaded machine an update request for one of
+		// them has been seen lost (verify said so, rightly). Admission labels a namespace on
+		// its next update, as on any cluster where someone touches it: the test adds an
+		// annotation, never a label, and Kyverno writes the labels.
+		t.Logf("Kyverno's background controller left namespaces unlabelled after 3m; updating them for its admission controller to label:\n%s", failures(r))
+		for _, n := range b1.Index.Spec.Scope.Namespaces.Include {
+			ns, err := client.Kube.CoreV1().Namespaces().Get(ctx, n, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ns.Annotations == nil {
+				ns.Annotations = map[string]string{}
+			}
+			ns.Annotations["e2e.bulwark.dev/touched"] = "for Kyverno's admission to label it"
+			if _, err := client.Kube.CoreV1().Namespaces().Update(ctx, ns, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r = converge(b1, d1, time.Minute)
+	}
+	if !r.Converged {
 		t.Fatalf("1.0.0 did not converge:\n%s\n%s", failures(r), logs())
 	}
 	// Kyverno's controllers labelled the namespaces that predate the bundle; the test never
@@ -269,7 +292,7 @@ func TestGitOpsEndToEnd(t *testing.T) {
 	if rev != "1.1.0@"+d2.DigestStr() {
 		t.Errorf("after refusing 1.2.0 (%s) source-controller serves %q, want 1.1.0@%s", msg, rev, d2.DigestStr())
 	}
-	r := converge(b3, d3, 10*time.Second)
+	r = converge(b3, d3, 10*time.Second)
 	if r.Converged {
 		t.Fatal("verify converged on an unsigned bundle")
 	}
@@ -364,4 +387,21 @@ type progressLog struct{ t *testing.T }
 func (w progressLog) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// onlyNamespaceLabels reports whether every failure of r is a namespace missing the labels
+// the bundle's MutatingPolicies write (POD-00's Pod Security labels, TLS-02's enrolment).
+func onlyNamespaceLabels(r *verify.Report) bool {
+	failed := false
+	for _, f := range r.Findings {
+		if f.Status != verify.Fail {
+			continue
+		}
+		failed = true
+		if f.Check != verify.CheckCoverage || f.Object == nil || f.Object.Kind != "Namespace" || len(f.Controls) != 1 ||
+			(f.Controls[0] != "POD-00" && f.Controls[0] != "TLS-02") {
+			return false
+		}
+	}
+	return failed
 }
