@@ -10,12 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	ita1 "github.com/in-toto/attestation/go/v1"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/bundle/signature"
 	"bulwark.dev/bulwark/evidence"
 	"bulwark.dev/bulwark/internal/atomicfile"
@@ -32,7 +34,7 @@ func NewCmdVerify() *cobra.Command {
 		contexts                         []string
 		allContexts, verbose, probe      bool
 		requireCompliant                 bool
-		evidenceDir                      string
+		evidenceDir, attestKey           string
 		fluxRef, argoRef                 string
 		wait, timeout                    time.Duration
 		format, reportFile, reportFormat string
@@ -63,6 +65,9 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 
   # Record the verification for the auditor: in-toto statements about the bundle digest
   bulwark verify --bundle oci://ghcr.io/acme/policies/payments:1.4.0 --evidence evidence/
+
+  # ...or sign it and store it beside the bundle, where 'bulwark evidence list' finds it
+  COSIGN_PASSWORD=... bulwark verify --bundle oci://ghcr.io/acme/policies/payments:1.4.0 --attest cosign.key
 
   # Several clusters at once, a JUnit report for CI and text on the terminal
   bulwark verify --bundle out/payments --context prod-eu --context prod-us --report verify.xml --report-format junit`,
@@ -145,6 +150,11 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 					return err
 				}
 			}
+			if attestKey != "" {
+				if err := pushEvidence(cmd, c, attestKey, reports, b, source); err != nil {
+					return err
+				}
+			}
 			if worst != exitcode.OK {
 				return exitcode.Wrap(worst, errSilent)
 			}
@@ -166,6 +176,7 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 	cmd.Flags().BoolVar(&probe, "probe", false, "also send each enforcing control's deny and admit fixtures to admission as server-side dry runs (nothing is stored; needs the "+verify.ProbeRoleName+" role of "+verify.RoleFile+")")
 	cmd.Flags().BoolVar(&requireCompliant, "require-compliant", false, "fail (exit 1) when the policy engine's reports hold a failing result for a bundle policy (default: a warning)")
 	cmd.Flags().StringVar(&evidenceDir, "evidence", "", "write each cluster's verification as in-toto statements (SLSA verification summary and Bulwark's per-control detail) to this directory")
+	cmd.Flags().StringVar(&attestKey, "attest", "", "sign each cluster's verification with this cosign private key ($COSIGN_PASSWORD) and attach it to the bundle digest in the registry (cosign verify-attestation reads it)")
 	cmd.Flags().StringVar(&verifyKey, "verify-key", "", "refuse the bundle (exit 1) unless signed with this cosign public key")
 	outputFlag(cmd, &format, "text", output.Formats...)
 	rf.register(cmd)
@@ -251,6 +262,41 @@ func writeEvidence(dir string, reports []*verify.Report, b *bundle.Bundle, sourc
 				return exitcode.AsEnvironment(err)
 			}
 		}
+	}
+	return nil
+}
+
+// pushEvidence signs each checked cluster's statements and attaches them to the pulled
+// bundle's digest. The key is loaded first: a wrong password stops before any write.
+func pushEvidence(cmd *cobra.Command, c *oci.Client, keyPath string, reports []*verify.Report, b *bundle.Bundle, source string) error {
+	repo, dig, ok := strings.Cut(source, "@")
+	if !ok || !strings.HasPrefix(dig, "sha256:") {
+		return exitcode.AsBadInput(fmt.Errorf("--attest stores the record beside the bundle in its registry: verify a bundle from a registry, not the directory %s", source))
+	}
+	ref, err := c.ParseReference(source)
+	if err != nil {
+		return err
+	}
+	d, ok := ref.(name.Digest)
+	if !ok {
+		return exitcode.AsBadInput(fmt.Errorf("%s is not a digest reference", source))
+	}
+	signer, err := loadSigner(keyPath)
+	if err != nil {
+		return err
+	}
+	for _, r := range reports {
+		if r.Error != "" {
+			continue
+		}
+		st, err := evidence.New(r, b, evidence.Options{ResourceURI: "oci://" + repo, Version: currentVersion()})
+		if err != nil {
+			return exitcode.AsBadInput(err)
+		}
+		if err := evidence.Push(cmd.Context(), c, d, st, signer); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "attached the verification of %s to %s\n", orDefault(r.Cluster, "the cluster"), d)
 	}
 	return nil
 }
