@@ -22,6 +22,8 @@ func NewCmdEvidence() *cobra.Command {
 cluster and verification, each a signed in-toto statement (see docs/evidence.md). Every
 record's signature is checked with --key; a record changed after signing, or signed by
 another key, is listed as refused and is never shown as evidence.`,
+		Example: `  bulwark evidence list oci://ghcr.io/acme/policies/payments:1.4.0 --key cosign.pub
+  bulwark evidence show oci://ghcr.io/acme/policies/payments:1.4.0 --cluster prod-eu --key cosign.pub`,
 		Args: exactArgs(0),
 	}
 	cmd.AddCommand(newCmdEvidenceList(), newCmdEvidenceShow())
