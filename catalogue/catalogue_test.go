@@ -114,7 +114,7 @@ var (
 
 func TestCatalogueHeader(t *testing.T) {
 	cat := load(t)
-	if cat.Version != "1.1.0" || cat.Framework != "soc2" || cat.Kubernetes != "1.37" {
+	if cat.Version != "1.1.1" || cat.Framework != "soc2" || cat.Kubernetes != "1.37" {
 		t.Errorf("catalogue version %q framework %q kubernetes %q, want 1.1.0 soc2 1.37", cat.Version, cat.Framework, cat.Kubernetes)
 	}
 }

@@ -130,6 +130,11 @@ type Rule struct {
 	// which kubectl debug updates): the kyverno generator emits those in a companion policy
 	// without autogen.
 	Autogen bool `json:"autogen,omitempty"`
+	// AdmissionOnly turns the policy's background scans off: the rule judges who makes the
+	// request (the API server's bootstrap of its own roles and bindings, the GitOps identity),
+	// which a background scan cannot know — Kyverno evaluates it with no requester, so every
+	// object the platform made itself would be reported failing.
+	AdmissionOnly bool `json:"admissionOnly,omitempty"`
 }
 
 // ResourceRule matches API resources.

@@ -45,6 +45,7 @@ func (v *verifier) coverageKinds() []schema.GroupVersionKind {
 	}
 	if v.kyvernoPolicies() {
 		kinds = append(kinds, policyExceptionGVK, legacyExceptionGVK)
+		kinds = append(kinds, reportGVKs...)
 	}
 	return kinds
 }

@@ -103,6 +103,7 @@ func (v *verifier) flux(n NamespacedName) error {
 func (v *verifier) fluxSource(n NamespacedName, repo *unstructured.Unstructured) {
 	obj := refOf(repo)
 	revision, _, _ := unstructured.NestedString(repo.Object, "status", "artifact", "revision")
+	v.report.GitOps = append(v.report.GitOps, GitOpsRevision{Object: *obj, Revision: revision})
 	ready, reason, msg := condition(repo, "Ready")
 	_, verifies, _ := unstructured.NestedMap(repo.Object, "spec", "verify")
 	verified, _, vmsg := condition(repo, "SourceVerified")
@@ -128,6 +129,7 @@ func (v *verifier) fluxSource(n NamespacedName, repo *unstructured.Unstructured)
 func (v *verifier) fluxKustomization(n NamespacedName, kust *unstructured.Unstructured) {
 	obj := refOf(kust)
 	applied, _, _ := unstructured.NestedString(kust.Object, "status", "lastAppliedRevision")
+	v.report.GitOps = append(v.report.GitOps, GitOpsRevision{Object: *obj, Revision: applied})
 	ready, reason, msg := condition(kust, "Ready")
 	staleMsg, isStale := stale(kust)
 	switch {
@@ -150,6 +152,7 @@ func (v *verifier) argocd(n NamespacedName) error {
 	obj := refOf(app)
 	sync, _, _ := unstructured.NestedString(app.Object, "status", "sync", "status")
 	revision, _, _ := unstructured.NestedString(app.Object, "status", "sync", "revision")
+	v.report.GitOps = append(v.report.GitOps, GitOpsRevision{Object: *obj, Revision: revision})
 	health, _, _ := unstructured.NestedString(app.Object, "status", "health", "status")
 	switch {
 	case v.opts.Digest != "" && revisionDigest(revision) != v.opts.Digest:

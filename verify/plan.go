@@ -129,6 +129,7 @@ func (v *verifier) run() error {
 	v.exceptions()
 	v.foreignExceptions()
 	v.foreignLegacyExceptions()
+	v.compliance()
 	return nil
 }
 

@@ -81,6 +81,9 @@ type ControlResult struct {
 	Status Status `json:"status"`
 	// Failures counts the control's failing findings.
 	Failures int `json:"failures"`
+	// Compliance is what the policy engine's reports found for the control's policies,
+	// when the cluster serves reports and they hold results for them.
+	Compliance *Compliance `json:"compliance,omitempty"`
 }
 
 // NotApplicable is an enabled control the bundle holds nothing for, and the bundle's reason.
@@ -133,9 +136,30 @@ type Report struct {
 	// NotApplicable are the enabled controls the bundle does not realise (its index's
 	// notRealised), which verify does not check.
 	NotApplicable []NotApplicable `json:"notApplicable,omitempty"`
-	Stats         Stats           `json:"stats"`
+	// Identity tells the cluster apart from others of the same name, for evidence: no
+	// credential, only what any reader of it could see.
+	Identity *ClusterIdentity `json:"identity,omitempty"`
+	// GitOps are the revisions the GitOps objects named by --flux or --argocd reported.
+	GitOps []GitOpsRevision `json:"gitops,omitempty"`
+	Stats  Stats            `json:"stats"`
 	// Error is set when the cluster could not be checked (unreachable, forbidden).
 	Error string `json:"error,omitempty"`
+}
+
+// ClusterIdentity identifies a cluster without a credential.
+type ClusterIdentity struct {
+	// ServerSHA256 is the SHA-256 of the API server URL (hashed: the URL may name a private
+	// endpoint).
+	ServerSHA256 string `json:"serverSHA256"`
+	// KubeSystemUID is the UID of the kube-system namespace: stable for the cluster's life
+	// and different in every cluster.
+	KubeSystemUID string `json:"kubeSystemUID,omitempty"`
+}
+
+// GitOpsRevision is the revision a GitOps object reported.
+type GitOpsRevision struct {
+	Object   ObjectRef `json:"object"`
+	Revision string    `json:"revision"`
 }
 
 // Failures counts failing findings.

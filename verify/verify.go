@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -71,6 +72,9 @@ type Options struct {
 	// policy cache and the policy's scope work together. It needs the create permissions of
 	// ProbeRoleName in RoleFile.
 	Probe bool
+	// RequireCompliant fails the gate on any failing result of the policy engine's reports
+	// for a bundle policy (by default they are warnings: convergence is what the gate checks).
+	RequireCompliant bool
 	// Retries is how often one read is retried on throttling, a brief outage or a dropped
 	// connection, within the client timeout. Zero means 4; negative disables retries.
 	Retries int
@@ -135,12 +139,21 @@ func Run(ctx context.Context, cfg *rest.Config, b *bundle.Bundle, opts Options) 
 			return nil, classify(err)
 		}
 	}
+	v.report.Identity = &ClusterIdentity{ServerSHA256: fmt.Sprintf("%x", sha256.Sum256([]byte(strings.TrimSuffix(cfg.Host, "/"))))}
+	for _, ns := range v.live[namespaceGVK.GroupKind()] {
+		if ns.GetName() == "kube-system" {
+			v.report.Identity.KubeSystemUID = string(ns.GetUID())
+		}
+	}
 	v.report.Stats.APICalls, v.report.Stats.Bytes, v.report.Stats.Retries = counter.calls.Load(), counter.bytes.Load(), counter.retries.Load()
 	var info []controlInfo
 	for _, c := range b.Index.Spec.Controls {
 		info = append(info, controlInfo{ID: c.ID, Title: c.Title, TSC: c.TSC})
 	}
 	v.report.finish(info...)
+	for i := range v.report.Controls {
+		v.report.Controls[i].Compliance = v.compliances[v.report.Controls[i].ID]
+	}
 	return v.report, nil
 }
 
@@ -251,6 +264,8 @@ type verifier struct {
 	opts     Options
 	report   *Report
 	controls map[string][]string // control id -> TSC
+	// compliances are the policy engine's results per control, when it reports any.
+	compliances map[string]*Compliance
 	// inScope are the namespaces in scope now, sorted by name, as coverage found them.
 	inScope []nsInScope
 	// live holds what each kind's one LIST returned; kinds coverage judges are listed

@@ -200,7 +200,8 @@ func TestRoleGrantsEveryKind(t *testing.T) {
 		}
 	}
 	need := []string{"list /namespaces"}
-	for _, gk := range append(api.GeneratedKinds, peerAuthGVK.GroupKind(), netpolGVK.GroupKind(), policyExceptionGVK.GroupKind(), legacyExceptionGVK.GroupKind()) {
+	for _, gk := range append(api.GeneratedKinds, peerAuthGVK.GroupKind(), netpolGVK.GroupKind(), policyExceptionGVK.GroupKind(), legacyExceptionGVK.GroupKind(),
+		reportGVKs[0].GroupKind(), reportGVKs[1].GroupKind(), reportGVKs[2].GroupKind(), reportGVKs[3].GroupKind()) {
 		plural, _ := meta.UnsafeGuessKindToResource(gk.WithVersion("v1"))
 		need = append(need, "list "+gk.Group+"/"+plural.Resource)
 	}

@@ -177,7 +177,7 @@ func TestControlsShowAndVersion(t *testing.T) {
 		t.Errorf("show POD-19 does not name the PSS check it implements: exit %d\n%s", code, out)
 	}
 	out, _, code = run(t, "", "version", "-o", "json")
-	if code != 0 || !strings.Contains(out, `"catalogue": "1.1.0"`) {
+	if code != 0 || !strings.Contains(out, `"catalogue": "1.1.1"`) {
 		t.Errorf("version: %s", out)
 	}
 	out, _, code = run(t, "", "completion", "bash")

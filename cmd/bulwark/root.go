@@ -35,6 +35,7 @@ bundle); 3 environment (registry or cluster unreachable, auth refused, timeout).
 		NewCmdDiff(),
 		NewCmdDemo(),
 		NewCmdVerify(),
+		NewCmdEvidence(),
 		NewCmdGitOps(),
 		NewCmdKeys(),
 		NewCmdSign(),

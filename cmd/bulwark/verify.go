@@ -4,13 +4,22 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ita1 "github.com/in-toto/attestation/go/v1"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/bundle/signature"
+	"bulwark.dev/bulwark/evidence"
 	"bulwark.dev/bulwark/internal/atomicfile"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/verify"
@@ -24,6 +33,8 @@ func NewCmdVerify() *cobra.Command {
 		bundleRef, kubeconfig, digest    string
 		contexts                         []string
 		allContexts, verbose, probe      bool
+		requireCompliant                 bool
+		evidenceDir, attestKey           string
 		fluxRef, argoRef                 string
 		wait, timeout                    time.Duration
 		format, reportFile, reportFormat string
@@ -52,6 +63,12 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
   # Prove admission refuses what each enforcing control forbids (server-side dry runs)
   bulwark verify --bundle oci://ghcr.io/acme/policies/payments:1.4.0 --probe
 
+  # Record the verification for the auditor: in-toto statements about the bundle digest
+  bulwark verify --bundle oci://ghcr.io/acme/policies/payments:1.4.0 --evidence evidence/
+
+  # ...or sign it and store it beside the bundle, where 'bulwark evidence list' finds it
+  COSIGN_PASSWORD=... bulwark verify --bundle oci://ghcr.io/acme/policies/payments:1.4.0 --attest cosign.key
+
   # Several clusters at once, a JUnit report for CI and text on the terminal
   bulwark verify --bundle out/payments --context prod-eu --context prod-us --report verify.xml --report-format junit`,
 		Args: exactArgs(0),
@@ -71,7 +88,7 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 				}
 				fileWriter = w
 			}
-			opts := verify.Options{Probe: probe}
+			opts := verify.Options{Probe: probe, RequireCompliant: requireCompliant}
 			for _, spec := range []struct {
 				flag string
 				val  string
@@ -128,6 +145,16 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 					return err
 				}
 			}
+			if evidenceDir != "" {
+				if err := writeEvidence(evidenceDir, reports, b, source); err != nil {
+					return err
+				}
+			}
+			if attestKey != "" {
+				if err := pushEvidence(cmd, c, attestKey, reports, b, source); err != nil {
+					return err
+				}
+			}
 			if worst != exitcode.OK {
 				return exitcode.Wrap(worst, errSilent)
 			}
@@ -147,6 +174,9 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 	cmd.Flags().StringVar(&reportFormat, "report-format", "json", "format of --report: text, json, junit or sarif")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show passing findings and API calls and bytes")
 	cmd.Flags().BoolVar(&probe, "probe", false, "also send each enforcing control's deny and admit fixtures to admission as server-side dry runs (nothing is stored; needs the "+verify.ProbeRoleName+" role of "+verify.RoleFile+")")
+	cmd.Flags().BoolVar(&requireCompliant, "require-compliant", false, "fail (exit 1) when the policy engine's reports hold a failing result for a bundle policy (default: a warning)")
+	cmd.Flags().StringVar(&evidenceDir, "evidence", "", "write each cluster's verification as in-toto statements (SLSA verification summary and Bulwark's per-control detail) to this directory")
+	cmd.Flags().StringVar(&attestKey, "attest", "", "sign each cluster's verification with this cosign private key ($COSIGN_PASSWORD) and attach it to the bundle digest in the registry (cosign verify-attestation reads it)")
 	cmd.Flags().StringVar(&verifyKey, "verify-key", "", "refuse the bundle (exit 1) unless signed with this cosign public key")
 	outputFlag(cmd, &format, "text", output.Formats...)
 	rf.register(cmd)
@@ -202,4 +232,88 @@ func clusterTargets(kubeconfig string, contexts []string, all bool, timeout time
 		targets = append(targets, verify.Target{Name: c, Config: cfg})
 	}
 	return targets, nil
+}
+
+// writeEvidence writes each checked cluster's statements to dir, one file per statement,
+// named by cluster and verification time so records accumulate and never overwrite.
+func writeEvidence(dir string, reports []*verify.Report, b *bundle.Bundle, source string) error {
+	uri := ""
+	if repo, _, ok := strings.Cut(source, "@"); ok && strings.Contains(source, "@sha256:") {
+		uri = "oci://" + repo
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return exitcode.AsEnvironment(fmt.Errorf("evidence directory: %w", err))
+	}
+	for _, r := range reports {
+		if r.Error != "" {
+			continue // not checked: nothing to record (the report says why)
+		}
+		st, err := evidence.New(r, b, evidence.Options{ResourceURI: uri, Version: currentVersion()})
+		if err != nil {
+			return exitcode.AsBadInput(err)
+		}
+		base := fmt.Sprintf("%s-%s", safeName(orDefault(r.Cluster, "cluster")), r.CheckedAt.UTC().Format("20060102T150405Z"))
+		for suffix, stmt := range map[string]*ita1.Statement{"summary": st.Summary, "detail": st.Detail} {
+			data, err := evidence.Marshal(stmt)
+			if err != nil {
+				return err
+			}
+			if err := atomicfile.WriteFile(filepath.Join(dir, base+"."+suffix+".intoto.json"), append(data, '\n'), 0o644); err != nil {
+				return exitcode.AsEnvironment(err)
+			}
+		}
+	}
+	return nil
+}
+
+// pushEvidence signs each checked cluster's statements and attaches them to the pulled
+// bundle's digest. The key is loaded first: a wrong password stops before any write.
+func pushEvidence(cmd *cobra.Command, c *oci.Client, keyPath string, reports []*verify.Report, b *bundle.Bundle, source string) error {
+	repo, dig, ok := strings.Cut(source, "@")
+	if !ok || !strings.HasPrefix(dig, "sha256:") {
+		return exitcode.AsBadInput(fmt.Errorf("--attest stores the record beside the bundle in its registry: verify a bundle from a registry, not the directory %s", source))
+	}
+	ref, err := c.ParseReference(source)
+	if err != nil {
+		return err
+	}
+	d, ok := ref.(name.Digest)
+	if !ok {
+		return exitcode.AsBadInput(fmt.Errorf("%s is not a digest reference", source))
+	}
+	signer, err := loadSigner(keyPath)
+	if err != nil {
+		return err
+	}
+	for _, r := range reports {
+		if r.Error != "" {
+			continue
+		}
+		st, err := evidence.New(r, b, evidence.Options{ResourceURI: "oci://" + repo, Version: currentVersion()})
+		if err != nil {
+			return exitcode.AsBadInput(err)
+		}
+		if err := evidence.Push(cmd.Context(), c, d, st, signer); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "attached the verification of %s to %s\n", orDefault(r.Cluster, "the cluster"), d)
+	}
+	return nil
+}
+
+// safeName keeps a kubeconfig context name usable as a file name.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == ':' || r < ' ' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"bulwark.dev/bulwark/evidence"
 	"bulwark.dev/bulwark/internal/testenv"
 	"bulwark.dev/bulwark/verify"
 )
@@ -57,6 +58,37 @@ func TestVerifyCommand(t *testing.T) {
 	junit, err := os.ReadFile(report)
 	if err != nil || !strings.Contains(string(junit), "<testsuites") {
 		t.Fatalf("--report junit: %v", err)
+	}
+
+	// Evidence: the checked cluster's statements, about the directory's digest; none for
+	// the context that could not be checked; the exit code unchanged.
+	evidenceDir := filepath.Join(dir, "evidence")
+	if _, errOut, code := run(t, "", "verify", "--bundle", bundle, "--kubeconfig", kubeconfig, "--context", "admin", "--context", "down",
+		"--request-timeout", "2s", "--evidence", evidenceDir); code != 3 {
+		t.Fatalf("verify --evidence: exit %d, want 3\n%s", code, errOut)
+	}
+	files, _ := filepath.Glob(filepath.Join(evidenceDir, "*.intoto.json"))
+	if len(files) != 2 || !strings.Contains(files[0], "admin-") || !strings.HasSuffix(files[0], ".detail.intoto.json") || !strings.HasSuffix(files[1], ".summary.intoto.json") {
+		t.Fatalf("evidence files %v", files)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := evidence.Unmarshal(data)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if d := st.GetSubject()[0].GetDigest()["sha256"]; len(d) != 64 || st.GetSubject()[0].GetName() != "saas-starter" {
+			t.Errorf("%s: subject %v", f, st.GetSubject())
+		}
+		if strings.HasSuffix(f, ".summary.intoto.json") && st.GetPredicate().AsMap()["verificationResult"] != "FAILED" {
+			t.Errorf("the summary of an unconverged cluster: %v", st.GetPredicate().AsMap())
+		}
+		if strings.Contains(string(data), c.Config.Host) {
+			t.Errorf("%s names the API server", f)
+		}
 	}
 
 	if _, _, code := run(t, "", "verify", "--bundle", bundle, "--kubeconfig", kubeconfig, "--context", "nope"); code != 2 {

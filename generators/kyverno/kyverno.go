@@ -311,8 +311,9 @@ func validatingPolicies(p *profile.Profile, c *catalogue.Control) ([]*kyvernov1.
 		Validations:      validations,
 		ValidationAction: actions(p, c.ID),
 		EvaluationConfiguration: &v1alpha1.EvaluationConfiguration{
-			Admission:  &v1alpha1.AdmissionConfiguration{Enabled: ptr(true)},
-			Background: &v1alpha1.BackgroundConfiguration{Enabled: ptr(true)},
+			Admission: &v1alpha1.AdmissionConfiguration{Enabled: ptr(true)},
+			// A rule that judges the requester cannot be judged in a background scan.
+			Background: &v1alpha1.BackgroundConfiguration{Enabled: ptr(!r.AdmissionOnly)},
 		},
 	}
 	if r.Autogen {

@@ -1,0 +1,190 @@
+package signature
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"bulwark.dev/bulwark/bundle/oci"
+	"bulwark.dev/bulwark/internal/exitcode"
+)
+
+// The cosign attestation format that `cosign verify-attestation` and `cosign download
+// attestation` read: an image tagged sha256-<digest>.att whose layers each hold a DSSE
+// envelope (https://github.com/secure-systems-lab/dsse) of an in-toto statement, signed over
+// DSSE's pre-authentication encoding, with the predicate type as a layer annotation.
+const (
+	DSSEMediaType       types.MediaType = "application/vnd.dsse.envelope.v1+json"
+	InTotoPayloadType   string          = "application/vnd.in-toto+json"
+	PredicateAnnotation string          = "predicateType"
+)
+
+// Envelope is a DSSE envelope.
+type Envelope struct {
+	PayloadType string         `json:"payloadType"`
+	Payload     string         `json:"payload"`
+	Signatures  []EnvelopeSign `json:"signatures"`
+}
+
+// EnvelopeSign is one signature of an envelope.
+type EnvelopeSign struct {
+	KeyID string `json:"keyid"`
+	Sig   string `json:"sig"`
+}
+
+// pae is DSSE's pre-authentication encoding, what the signature covers: the payload type
+// bound to the payload, so neither can be swapped.
+func pae(payloadType string, payload []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("DSSEv1 ")
+	b.WriteString(strconv.Itoa(len(payloadType)))
+	b.WriteByte(' ')
+	b.WriteString(payloadType)
+	b.WriteByte(' ')
+	b.WriteString(strconv.Itoa(len(payload)))
+	b.WriteByte(' ')
+	b.Write(payload)
+	return b.Bytes()
+}
+
+func attestationTag(d name.Digest) name.Tag {
+	return d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1) + ".att")
+}
+
+// SignStatement wraps an in-toto statement in a DSSE envelope signed by signer.
+func SignStatement(statement []byte, signer Signer) ([]byte, error) {
+	sig, err := signer.SignMessage(bytes.NewReader(pae(InTotoPayloadType, statement)))
+	if err != nil {
+		return nil, fmt.Errorf("signing the statement: %w", err)
+	}
+	return json.Marshal(Envelope{
+		PayloadType: InTotoPayloadType,
+		Payload:     base64.StdEncoding.EncodeToString(statement),
+		Signatures:  []EnvelopeSign{{Sig: base64.StdEncoding.EncodeToString(sig)}},
+	})
+}
+
+// OpenEnvelope checks a DSSE envelope's signature with verifier and returns its statement.
+// A signature by another key, or an envelope changed after signing, is ErrSignature (exit 1).
+func OpenEnvelope(envelope []byte, verifier Verifier) ([]byte, error) {
+	var env Envelope
+	if err := json.Unmarshal(envelope, &env); err != nil {
+		return nil, exitcode.AsFailed(fmt.Errorf("%w: not a DSSE envelope: %v", ErrSignature, err))
+	}
+	if env.PayloadType != InTotoPayloadType {
+		return nil, exitcode.AsFailed(fmt.Errorf("%w: payload type %q, not an in-toto statement", ErrSignature, env.PayloadType))
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, exitcode.AsFailed(fmt.Errorf("%w: the payload is not base64", ErrSignature))
+	}
+	for _, s := range env.Signatures {
+		sig, err := base64.StdEncoding.DecodeString(s.Sig)
+		if err != nil {
+			continue
+		}
+		if verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(pae(env.PayloadType, payload))) == nil {
+			return payload, nil
+		}
+	}
+	return nil, exitcode.AsFailed(fmt.Errorf("%w: no signature of the envelope was made by this key over its content", ErrSignature))
+}
+
+// Statement is an in-toto statement to attest, with its predicate type.
+type Statement struct {
+	Payload       []byte
+	PredicateType string
+}
+
+// Attest signs statements (in-toto statements about the artifact at d) and attaches them to
+// d in cosign's attestation layout, in one manifest, keeping every attestation already
+// attached. As with Sign, only a 404 means there are none yet; the registry stores the new
+// manifest whole before the tag moves to it, so a reader sees all of them or none.
+func Attest(ctx context.Context, c *oci.Client, d name.Digest, statements []Statement, signer Signer) error {
+	tag := attestationTag(d)
+	var img v1.Image = mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	existing, err := remote.Image(tag, c.RemoteOptions(ctx)...)
+	switch {
+	case err == nil:
+		img = existing
+	case !notFound(err):
+		return c.WrapError("reading the attestations of", d, err)
+	}
+	for _, st := range statements {
+		envelope, err := SignStatement(st.Payload, signer)
+		if err != nil {
+			return err
+		}
+		img, err = mutate.Append(img, mutate.Addendum{
+			Layer: static.NewLayer(envelope, DSSEMediaType),
+			// cosign marks attestation layers with an empty signature annotation: the
+			// signature is inside the envelope.
+			Annotations: map[string]string{SignatureAnnotation: "", PredicateAnnotation: st.PredicateType},
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := remote.Write(tag, img, c.RemoteOptions(ctx)...); err != nil {
+		return c.WrapError("writing the attestations of", d, err)
+	}
+	return nil
+}
+
+// Attestation is one envelope attached to an artifact.
+type Attestation struct {
+	// PredicateType is the layer's annotation (checked against the statement by callers).
+	PredicateType string
+	// Envelope is the DSSE envelope as stored.
+	Envelope []byte
+}
+
+// Attestations reads every envelope attached to d, unverified; OpenEnvelope checks each.
+// An artifact without attestations has none (no error).
+func Attestations(ctx context.Context, c *oci.Client, d name.Digest) ([]Attestation, error) {
+	img, err := remote.Image(attestationTag(d), c.RemoteOptions(ctx)...)
+	if err != nil {
+		if notFound(err) {
+			return nil, nil
+		}
+		return nil, c.WrapError("reading the attestations of", d, err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, c.WrapError("reading the attestations of", d, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, c.WrapError("reading the attestations of", d, err)
+	}
+	var out []Attestation
+	for i, desc := range m.Layers {
+		if desc.MediaType != DSSEMediaType || i >= len(layers) {
+			continue
+		}
+		rc, err := layers[i].Uncompressed()
+		if err != nil {
+			return nil, c.WrapError("reading the attestations of", d, err)
+		}
+		body, err := io.ReadAll(io.LimitReader(rc, 16<<20))
+		rc.Close()
+		if err != nil {
+			return nil, c.WrapError("reading the attestations of", d, err)
+		}
+		out = append(out, Attestation{PredicateType: desc.Annotations[PredicateAnnotation], Envelope: body})
+	}
+	return out, nil
+}

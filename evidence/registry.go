@@ -1,0 +1,148 @@
+package evidence
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"bulwark.dev/bulwark/bundle/oci"
+	"bulwark.dev/bulwark/bundle/signature"
+	"bulwark.dev/bulwark/internal/exitcode"
+)
+
+// Push signs a cluster's statements and attaches them to the bundle digest d in the
+// registry, beside the bundle, in the layout cosign verify-attestation reads: the summary and
+// the detail in one manifest write, so no reader sees one without the other.
+func Push(ctx context.Context, c *oci.Client, d name.Digest, st *Statements, signer signature.Signer) error {
+	summary, err := Marshal(st.Summary)
+	if err != nil {
+		return err
+	}
+	detail, err := Marshal(st.Detail)
+	if err != nil {
+		return err
+	}
+	if got := st.Detail.GetSubject()[0].GetDigest()["sha256"]; "sha256:"+got != d.DigestStr() {
+		return exitcode.AsBadInput(fmt.Errorf("the statements are about sha256:%s, not %s", got, d.DigestStr()))
+	}
+	return signature.Attest(ctx, c, d, []signature.Statement{{Payload: detail, PredicateType: PredicateType}, {Payload: summary, PredicateType: VSAPredicateType}}, signer)
+}
+
+// Record is one cluster's verification as stored beside a bundle.
+type Record struct {
+	Cluster    string    `json:"cluster"`
+	ClusterUID string    `json:"clusterUID,omitempty"`
+	VerifiedAt time.Time `json:"verifiedAt"`
+	Result     string    `json:"result"`
+	// Signature says whether the record's signatures hold: "verified" (by the key given),
+	// else why not. A record is listed either way; only a verified one is evidence.
+	Signature string `json:"signature"`
+	// Summarised is set when the record's VSA summary is attached and names this detail
+	// statement by its digest.
+	Summarised bool `json:"summarised"`
+	// Detail is the record's predicate, when its signature holds.
+	Detail *Predicate `json:"detail,omitempty"`
+}
+
+// Records reads every verification record attached to d, checking each envelope with
+// verifier. Envelopes that do not verify, or whose statement is about another digest, are
+// listed with the reason and no detail.
+func Records(ctx context.Context, c *oci.Client, d name.Digest, verifier signature.Verifier) ([]Record, error) {
+	atts, err := signature.Attestations(ctx, c, d)
+	if err != nil {
+		return nil, err
+	}
+	want := strings.TrimPrefix(d.DigestStr(), "sha256:")
+	summarised := map[string]string{} // detail digest -> summary result
+	var details []Record
+	var detailDigests []string
+	for _, a := range atts {
+		payload, err := signature.OpenEnvelope(a.Envelope, verifier)
+		if err != nil {
+			if a.PredicateType == PredicateType {
+				details = append(details, Record{Signature: "refused: " + strings.TrimPrefix(err.Error(), signature.ErrSignature.Error()+": ")})
+				detailDigests = append(detailDigests, "")
+			}
+			continue
+		}
+		st, err := Unmarshal(payload)
+		if err != nil || len(st.GetSubject()) == 0 || st.GetSubject()[0].GetDigest()["sha256"] != want {
+			if a.PredicateType == PredicateType {
+				details = append(details, Record{Signature: "refused: the signed statement is not about " + d.DigestStr()})
+				detailDigests = append(detailDigests, "")
+			}
+			continue
+		}
+		switch st.GetPredicateType() {
+		case VSAPredicateType:
+			m := st.GetPredicate().AsMap()
+			inputs, _ := m["inputAttestations"].([]any)
+			for _, in := range inputs {
+				im, _ := in.(map[string]any)
+				dg, _ := im["digest"].(map[string]any)
+				if h, _ := dg["sha256"].(string); h != "" {
+					r, _ := m["verificationResult"].(string)
+					summarised[h] = r
+				}
+			}
+		case PredicateType:
+			p, err := DetailOf(st)
+			if err != nil {
+				details = append(details, Record{Signature: "refused: " + err.Error()})
+				detailDigests = append(detailDigests, "")
+				continue
+			}
+			sum := sha256.Sum256(payload)
+			details = append(details, Record{Cluster: p.Cluster.Name, ClusterUID: p.Cluster.KubeSystemUID, VerifiedAt: p.VerifiedAt, Result: p.Result, Signature: "verified", Detail: p})
+			detailDigests = append(detailDigests, hex.EncodeToString(sum[:]))
+		}
+	}
+	for i := range details {
+		if r, ok := summarised[detailDigests[i]]; ok && detailDigests[i] != "" {
+			details[i].Summarised = r == details[i].Result
+		}
+	}
+	sort.SliceStable(details, func(i, j int) bool {
+		if details[i].Cluster != details[j].Cluster {
+			return details[i].Cluster < details[j].Cluster
+		}
+		return details[i].VerifiedAt.Before(details[j].VerifiedAt)
+	})
+	return details, nil
+}
+
+// Find returns cluster's record at or before at (zero: the latest), verified.
+func Find(records []Record, cluster string, at time.Time) (*Record, error) {
+	var found *Record
+	refused := 0
+	for i := range records {
+		r := &records[i]
+		if r.Signature != "verified" {
+			refused++
+			continue
+		}
+		if r.Cluster != cluster || (!at.IsZero() && r.VerifiedAt.After(at)) {
+			continue
+		}
+		if found == nil || r.VerifiedAt.After(found.VerifiedAt) {
+			found = r
+		}
+	}
+	if found == nil {
+		msg := fmt.Sprintf("no verified record for cluster %s", cluster)
+		if !at.IsZero() {
+			msg += " at or before " + at.UTC().Format(time.RFC3339)
+		}
+		if refused > 0 {
+			msg += fmt.Sprintf(" (%d records refused: changed, or signed by another key)", refused)
+		}
+		return nil, exitcode.AsFailed(fmt.Errorf("%s", msg))
+	}
+	return found, nil
+}
