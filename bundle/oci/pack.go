@@ -63,6 +63,10 @@ type PackOptions struct {
 	Created time.Time
 }
 
+// SourceDate is the reproducible-builds time: SOURCE_DATE_EPOCH, or the Unix epoch. Other
+// documents built from a bundle (OSCAL) use it so that they too are the same everywhere.
+func SourceDate() (time.Time, error) { return createdTime(PackOptions{}) }
+
 // createdTime is the pinned creation time: explicit, SOURCE_DATE_EPOCH, or the Unix epoch.
 func createdTime(opts PackOptions) (time.Time, error) {
 	if !opts.Created.IsZero() {

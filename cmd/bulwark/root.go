@@ -36,6 +36,7 @@ bundle); 3 environment (registry or cluster unreachable, auth refused, timeout).
 		NewCmdDemo(),
 		NewCmdVerify(),
 		NewCmdEvidence(),
+		NewCmdOSCAL(),
 		NewCmdGitOps(),
 		NewCmdKeys(),
 		NewCmdSign(),

@@ -7,11 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	oscalTypes "github.com/defenseunicorns/go-oscal/src/types/oscal-1-1-3"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"bulwark.dev/bulwark/evidence"
 	"bulwark.dev/bulwark/internal/testenv"
+	"bulwark.dev/bulwark/oscal"
 	"bulwark.dev/bulwark/verify"
 )
 
@@ -55,6 +57,16 @@ func TestVerifyCommand(t *testing.T) {
 	if len(reports) != 2 || reports[0].Cluster != "admin" || reports[1].Cluster != "down" || reports[1].Error == "" || reports[0].Converged {
 		t.Fatalf("reports: %+v", reports)
 	}
+	// -o oscal: assessment results, valid against the official schema, one result per cluster.
+	out, errOut, code = run(t, "", "verify", "--bundle", bundle, "--kubeconfig", kubeconfig, "--context", "admin", "--context", "down",
+		"--request-timeout", "2s", "-o", "oscal")
+	var doc oscalTypes.OscalCompleteSchema
+	if err := json.Unmarshal([]byte(out), &doc); code != 3 || err != nil || doc.AssessmentResults == nil || len(doc.AssessmentResults.Results) != 2 {
+		t.Fatalf("verify -o oscal: exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	if err := oscal.Validate(&doc); err != nil {
+		t.Errorf("verify -o oscal: %v", err)
+	}
 	junit, err := os.ReadFile(report)
 	if err != nil || !strings.Contains(string(junit), "<testsuites") {
 		t.Fatalf("--report junit: %v", err)
@@ -80,7 +92,7 @@ func TestVerifyCommand(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if d := st.GetSubject()[0].GetDigest()["sha256"]; len(d) != 64 || st.GetSubject()[0].GetName() != "saas-starter" {
+		if d := st.GetSubject()[0].GetDigest()["sha256"]; len(d) != 64 || st.GetSubject()[0].GetName() != "saas-soc2" {
 			t.Errorf("%s: subject %v", f, st.GetSubject())
 		}
 		if strings.HasSuffix(f, ".summary.intoto.json") && st.GetPredicate().AsMap()["verificationResult"] != "FAILED" {

@@ -13,7 +13,7 @@ type Writer interface {
 }
 
 // Formats are the names New accepts.
-var Formats = []string{"text", "json", "junit", "sarif"}
+var Formats = []string{"text", "json", "junit", "sarif", "oscal"}
 
 // New returns the writer for a format; verbose adds passing findings and API cost to text.
 func New(format string, verbose bool) (Writer, error) {
@@ -26,6 +26,8 @@ func New(format string, verbose bool) (Writer, error) {
 		return junit{}, nil
 	case "sarif":
 		return sarif{}, nil
+	case "oscal":
+		return oscalWriter{}, nil
 	}
-	return nil, fmt.Errorf("unknown report format %q (allowed: text, json, junit, sarif)", format)
+	return nil, fmt.Errorf("unknown report format %q (allowed: text, json, junit, sarif, oscal)", format)
 }

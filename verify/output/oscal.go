@@ -1,0 +1,29 @@
+package output
+
+import (
+	"encoding/json"
+	"io"
+
+	"bulwark.dev/bulwark/oscal"
+	"bulwark.dev/bulwark/verify"
+)
+
+// oscalWriter writes OSCAL 1.1.3 assessment results (validated against the official
+// schema): one result per cluster, observations per finding, findings per TSC point.
+type oscalWriter struct{}
+
+func (oscalWriter) Write(w io.Writer, reports []*verify.Report) error {
+	at := reports[0].CheckedAt
+	for _, r := range reports {
+		if r.CheckedAt.After(at) {
+			at = r.CheckedAt
+		}
+	}
+	doc, err := oscal.AssessmentResults(reports, at)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
