@@ -14,6 +14,7 @@ import (
 	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/bundle/signature"
 	"bulwark.dev/bulwark/internal/exitcode"
+	"bulwark.dev/bulwark/verify"
 )
 
 // Push signs a cluster's statements and attaches them to the bundle digest d in the
@@ -145,4 +146,29 @@ func Find(records []Record, cluster string, at time.Time) (*Record, error) {
 		return nil, exitcode.AsFailed(fmt.Errorf("%s", msg))
 	}
 	return found, nil
+}
+
+// Reports turns verified records back into verify reports (one finding per check and
+// control), for writers that take reports, such as OSCAL assessment results. Records whose
+// signature did not hold are left out.
+func Reports(records []Record) []*verify.Report {
+	var out []*verify.Report
+	for _, rec := range records {
+		p := rec.Detail
+		if rec.Signature != "verified" || p == nil {
+			continue
+		}
+		identity := p.Cluster.ClusterIdentity
+		r := &verify.Report{APIVersion: verify.ReportAPIVersion, Kind: verify.ReportKind, Cluster: p.Cluster.Name, Bundle: p.Bundle,
+			Converged: p.Result == Passed, CheckedAt: p.VerifiedAt, Identity: &identity, GitOps: p.GitOps, NotApplicable: p.NotApplicable,
+			Findings: []verify.Finding{}}
+		for _, c := range p.Controls {
+			r.Controls = append(r.Controls, verify.ControlResult{ID: c.ID, Title: c.Title, TSC: c.TSC, Status: c.Status, Compliance: c.Compliance})
+			for _, ch := range c.Checks {
+				r.Findings = append(r.Findings, verify.Finding{Check: ch.Check, Status: ch.Status, Controls: []string{c.ID}, TSC: c.TSC, Object: ch.Object, Message: ch.Message})
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/evidence"
 	"bulwark.dev/bulwark/internal/exitcode"
+	"bulwark.dev/bulwark/oscal"
 )
 
 // NewCmdEvidence reads the verification records attached to a bundle.
@@ -26,7 +28,7 @@ another key, is listed as refused and is never shown as evidence.`,
   bulwark evidence show oci://ghcr.io/acme/policies/payments:1.4.0 --cluster prod-eu --key cosign.pub`,
 		Args: exactArgs(0),
 	}
-	cmd.AddCommand(newCmdEvidenceList(), newCmdEvidenceShow())
+	cmd.AddCommand(newCmdEvidenceList(), newCmdEvidenceShow(), newCmdEvidenceExport())
 	return cmd
 }
 
@@ -172,5 +174,54 @@ func newCmdEvidenceShow() *cobra.Command {
 	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster (kubeconfig context) whose record to show")
 	cmd.Flags().StringVar(&atFlag, "at", "", "the latest record at or before this time (RFC 3339; default: the latest)")
 	outputFlag(cmd, &output, "json", "json", "yaml")
+	return cmd
+}
+
+func newCmdEvidenceExport() *cobra.Command {
+	var (
+		f      evidenceFlags
+		format string
+	)
+	cmd := &cobra.Command{
+		Use:   "export REF --key cosign.pub --oscal",
+		Short: "Export every verified record of a bundle as OSCAL assessment results",
+		Long: `Export writes the records whose signatures hold as one OSCAL ` + oscal.Version + ` assessment-results
+document (a result per record: observations per check, findings per SOC 2 criterion),
+validated against the official schema. Records that do not verify are left out, and counted
+on stderr.`,
+		Example: `  bulwark evidence export oci://ghcr.io/acme/policies/payments:1.4.0 --key cosign.pub --format oscal > assessment-results.json`,
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "oscal" {
+				return usageErrorf("unknown export format %q (allowed: oscal)", format)
+			}
+			records, d, err := f.records(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			reports := evidence.Reports(records)
+			if refused := len(records) - len(reports); refused > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d records of %s left out: their signatures do not hold\n", refused, d)
+			}
+			if len(reports) == 0 {
+				return exitcode.AsFailed(fmt.Errorf("no verified record is attached to %s", d))
+			}
+			latest := reports[0].CheckedAt
+			for _, r := range reports {
+				if r.CheckedAt.After(latest) {
+					latest = r.CheckedAt
+				}
+			}
+			doc, err := oscal.AssessmentResults(reports, latest)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(doc)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&format, "format", "oscal", "export format: oscal")
 	return cmd
 }

@@ -6,11 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	oscalTypes "github.com/defenseunicorns/go-oscal/src/types/oscal-1-1-3"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"bulwark.dev/bulwark/evidence"
 	"bulwark.dev/bulwark/internal/testenv"
+	"bulwark.dev/bulwark/oscal"
 )
 
 // TestEvidenceCommands: verify --attest on two real clusters, twice, leaves four signed
@@ -82,6 +84,14 @@ func TestEvidenceCommands(t *testing.T) {
 	}
 	if _, errOut, code := run(t, "", "evidence", "show", ref, "--cluster", "west", "--key", other+".pub"); code != 1 || !strings.Contains(errOut, "records refused") {
 		t.Errorf("evidence show with another key: exit %d, want 1\n%s", code, errOut)
+	}
+	out, errOut, code = run(t, "", "evidence", "export", ref, "--key", key+".pub", "--format", "oscal")
+	var doc oscalTypes.OscalCompleteSchema
+	if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil || doc.AssessmentResults == nil || len(doc.AssessmentResults.Results) != 4 {
+		t.Fatalf("evidence export --format oscal: exit %d, %v\n%s", code, err, errOut)
+	}
+	if err := oscal.Validate(&doc); err != nil {
+		t.Error(err)
 	}
 	if out, _, code := run(t, "", "evidence", "list", ref, "--key", key+".pub"); code != 0 || strings.Count(out, "verified") != 4 {
 		t.Errorf("evidence list (text): exit %d\n%s", code, out)
