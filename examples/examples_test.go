@@ -15,7 +15,7 @@ func TestGitOpsManifestsAreAccepted(t *testing.T) {
 	c := testenv.StartCluster(t)
 	testenv.InstallCRDs(t, c.Config, "flux", "argocd")
 	client := testenv.NewClient(c.Config)
-	client.Namespaces(t, "flux-system", "argocd")
+	client.Namespaces(t, "flux-system", "argocd", "bulwark-system")
 	files, _ := filepath.Glob(filepath.Join("gitops", "*.yaml"))
 	if len(files) < 2 {
 		t.Fatalf("found %d GitOps examples", len(files))
@@ -37,7 +37,7 @@ func TestGitOpsManifestsAreAccepted(t *testing.T) {
 			kinds[o.GetKind()] = true
 		}
 	}
-	for _, k := range []string{"OCIRepository", "Kustomization", "Application"} {
+	for _, k := range []string{"OCIRepository", "Kustomization", "Application", "CronJob"} {
 		if !kinds[k] {
 			t.Errorf("no %s example", k)
 		}

@@ -19,7 +19,8 @@ func NewCmdGitOps() *cobra.Command {
 		Short: "Print the Flux or Argo CD manifests that sync a bundle into a cluster",
 		Example: `  bulwark gitops flux --bundle oci://ghcr.io/acme/policies/payments:1.4.0 | kubectl apply -f -
   bulwark gitops flux --bundle oci://ghcr.io/acme/policies/payments --semver '>=1.0.0 <2.0.0' --verify-key cosign.pub
-  bulwark gitops argocd --bundle oci://ghcr.io/acme/policies/payments:1.4.0`,
+  bulwark gitops argocd --bundle oci://ghcr.io/acme/policies/payments:1.4.0
+  bulwark gitops verify-job --bundle oci://ghcr.io/acme/policies/payments:1.4.0 --cluster prod-eu --image ghcr.io/acme/bulwark@sha256:...`,
 	}
 	var opts gitops.Options
 	var keyFile string
@@ -84,7 +85,42 @@ func NewCmdGitOps() *cobra.Command {
 		},
 	}
 	flags(argo)
-	cmd.AddCommand(flux, argo)
+	var job gitops.VerifyJobOptions
+	verifyJob := &cobra.Command{
+		Use:   "verify-job --bundle REF --cluster NAME --image IMAGE",
+		Short: "Print a CronJob that verifies this cluster on a schedule and attaches the evidence",
+		Long: `Verify-job prints a ServiceAccount bound to the published bulwark-verify role (and the probe
+role with --probe) and a CronJob running 'bulwark verify --in-cluster' on a schedule, so the
+registry accumulates signed verification records over the audit period without a CI run.
+Create the roles from examples/verify-clusterrole.yaml, a Secret with cosign.key and
+cosign.password for --attest-secret, and a kubernetes.io/dockerconfigjson Secret that can
+push to the bundle's repository for --registry-secret. The pod meets Pod Security restricted.`,
+		Example: `  bulwark gitops verify-job --bundle oci://ghcr.io/acme/policies/payments:1.4.0 --cluster prod-eu \
+    --image ghcr.io/acme/bulwark@sha256:... --flux flux-system/payments \
+    --attest-secret bulwark-cosign --registry-secret bulwark-registry | kubectl apply -f -`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			objs, err := gitops.VerifyJob(job)
+			if err != nil {
+				return usageErrorf("%v", err)
+			}
+			docs := make([]any, len(objs))
+			for i, o := range objs {
+				docs[i] = o
+			}
+			return writeDocs(cmd.OutOrStdout(), docs...)
+		},
+	}
+	verifyJob.Flags().StringVar(&job.Bundle, "bundle", "", "bundle reference verify checks")
+	verifyJob.Flags().StringVar(&job.Cluster, "cluster", "", "name of this cluster in reports and evidence")
+	verifyJob.Flags().StringVar(&job.Image, "image", "", "bulwark image, by digest")
+	verifyJob.Flags().StringVar(&job.Namespace, "namespace", "", "namespace of the job (default bulwark-system)")
+	verifyJob.Flags().StringVar(&job.Schedule, "schedule", "", "cron schedule (default hourly, at minute 17)")
+	verifyJob.Flags().StringVar(&job.Flux, "flux", "", "Flux OCIRepository and Kustomization NAMESPACE/NAME that sync the bundle")
+	verifyJob.Flags().StringVar(&job.AttestSecret, "attest-secret", "", "Secret with cosign.key and cosign.password: sign and attach every run's record")
+	verifyJob.Flags().StringVar(&job.RegistrySecret, "registry-secret", "", "kubernetes.io/dockerconfigjson Secret with pull and push credentials")
+	verifyJob.Flags().BoolVar(&job.Probe, "probe", false, "also send the enforcement probes (binds bulwark-verify-probe)")
+	cmd.AddCommand(flux, argo, verifyJob)
 	return cmd
 }
 

@@ -14,6 +14,7 @@ import (
 	ita1 "github.com/in-toto/attestation/go/v1"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"bulwark.dev/bulwark/bundle"
@@ -35,6 +36,7 @@ func NewCmdVerify() *cobra.Command {
 		allContexts, verbose, probe      bool
 		requireCompliant                 bool
 		evidenceDir, attestKey           string
+		inCluster                        string
 		fluxRef, argoRef                 string
 		wait, timeout                    time.Duration
 		format, reportFile, reportFormat string
@@ -75,6 +77,9 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if bundleRef == "" {
 				return usageErrorf("a bundle is required: --bundle oci://REG/REPO:TAG or --bundle DIR")
+			}
+			if inCluster != "" && (kubeconfig != "" || len(contexts) > 0 || allContexts) {
+				return usageErrorf("--in-cluster uses the pod's service account: not with --kubeconfig, --context or --all-contexts")
 			}
 			if err := checkFormat(format, output.Formats...); err != nil {
 				return err
@@ -125,7 +130,15 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 					return signature.Verify(ctx, c, d, v)
 				}
 			}
-			if gate.Targets, err = clusterTargets(kubeconfig, contexts, allContexts, timeout); err != nil {
+			if inCluster != "" {
+				cfg, err := rest.InClusterConfig()
+				if err != nil {
+					return exitcode.AsEnvironment(fmt.Errorf("--in-cluster: %w", err))
+				}
+				cfg.Timeout = timeout
+				cfg.QPS, cfg.Burst = 50, 100
+				gate.Targets = []verify.Target{{Name: inCluster, Config: cfg}}
+			} else if gate.Targets, err = clusterTargets(kubeconfig, contexts, allContexts, timeout); err != nil {
 				return err
 			}
 			res, err := verify.Gate(cmd.Context(), b, gate)
@@ -177,6 +190,7 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 	cmd.Flags().BoolVar(&requireCompliant, "require-compliant", false, "fail (exit 1) when the policy engine's reports hold a failing result for a bundle policy (default: a warning)")
 	cmd.Flags().StringVar(&evidenceDir, "evidence", "", "write each cluster's verification as in-toto statements (SLSA verification summary and Bulwark's per-control detail) to this directory")
 	cmd.Flags().StringVar(&attestKey, "attest", "", "sign each cluster's verification with this cosign private key ($COSIGN_PASSWORD) and attach it to the bundle digest in the registry (cosign verify-attestation reads it)")
+	cmd.Flags().StringVar(&inCluster, "in-cluster", "", "verify the cluster this pod runs in (its service account), named NAME in reports and evidence; see 'bulwark gitops verify-job'")
 	cmd.Flags().StringVar(&verifyKey, "verify-key", "", "refuse the bundle (exit 1) unless signed with this cosign public key")
 	outputFlag(cmd, &format, "text", output.Formats...)
 	rf.register(cmd)
