@@ -264,8 +264,9 @@ func TestScopeConditions(t *testing.T) {
 		if (spec.AutogenConfiguration != nil) != c.Rule.Autogen {
 			t.Errorf("%s: autogen configured = %v, rule.autogen %v", c.ID, spec.AutogenConfiguration != nil, c.Rule.Autogen)
 		}
-		if spec.EvaluationConfiguration == nil || spec.EvaluationConfiguration.Background == nil || !*spec.EvaluationConfiguration.Background.Enabled {
-			t.Errorf("%s: background scanning is off", c.ID)
+		// Background scans for every rule but those judging the requester, which a scan lacks.
+		if spec.EvaluationConfiguration == nil || spec.EvaluationConfiguration.Background == nil || *spec.EvaluationConfiguration.Background.Enabled == c.Rule.AdmissionOnly {
+			t.Errorf("%s: background scanning on = %v, admissionOnly %v", c.ID, spec.EvaluationConfiguration != nil && spec.EvaluationConfiguration.Background != nil && *spec.EvaluationConfiguration.Background.Enabled, c.Rule.AdmissionOnly)
 		}
 		for _, v := range spec.Validations {
 			if !strings.Contains(v.Message+v.MessageExpression, c.ID) {
