@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	ita1 "github.com/in-toto/attestation/go/v1"
 
 	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/bundle/signature"
@@ -21,6 +22,9 @@ import (
 // registry, beside the bundle, in the layout cosign verify-attestation reads: the summary and
 // the detail in one manifest write, so no reader sees one without the other.
 func Push(ctx context.Context, c *oci.Client, d name.Digest, st *Statements, signer signature.Signer) error {
+	if st == nil || st.Summary == nil || st.Detail == nil {
+		return exitcode.AsBadInput(fmt.Errorf("no statements to attach"))
+	}
 	summary, err := Marshal(st.Summary)
 	if err != nil {
 		return err
@@ -29,8 +33,10 @@ func Push(ctx context.Context, c *oci.Client, d name.Digest, st *Statements, sig
 	if err != nil {
 		return err
 	}
-	if got := st.Detail.GetSubject()[0].GetDigest()["sha256"]; "sha256:"+got != d.DigestStr() {
-		return exitcode.AsBadInput(fmt.Errorf("the statements are about sha256:%s, not %s", got, d.DigestStr()))
+	for _, s := range []*ita1.Statement{st.Summary, st.Detail} {
+		if len(s.GetSubject()) != 1 || "sha256:"+s.GetSubject()[0].GetDigest()["sha256"] != d.DigestStr() {
+			return exitcode.AsBadInput(fmt.Errorf("the statements are not about %s alone", d.DigestStr()))
+		}
 	}
 	return signature.Attest(ctx, c, d, []signature.Statement{{Payload: detail, PredicateType: PredicateType}, {Payload: summary, PredicateType: VSAPredicateType}}, signer)
 }
@@ -66,7 +72,9 @@ func Records(ctx context.Context, c *oci.Client, d name.Digest, verifier signatu
 	for _, a := range atts {
 		payload, err := signature.OpenEnvelope(a.Envelope, verifier)
 		if err != nil {
-			if a.PredicateType == PredicateType {
+			// Every envelope that fails counts, whatever its (unsigned) layer annotation says,
+			// but the summaries, which are not records of their own.
+			if a.PredicateType != VSAPredicateType {
 				details = append(details, Record{Signature: "refused: " + strings.TrimPrefix(err.Error(), signature.ErrSignature.Error()+": ")})
 				detailDigests = append(detailDigests, "")
 			}
@@ -74,7 +82,7 @@ func Records(ctx context.Context, c *oci.Client, d name.Digest, verifier signatu
 		}
 		st, err := Unmarshal(payload)
 		if err != nil || len(st.GetSubject()) == 0 || st.GetSubject()[0].GetDigest()["sha256"] != want {
-			if a.PredicateType == PredicateType {
+			if a.PredicateType != VSAPredicateType {
 				details = append(details, Record{Signature: "refused: the signed statement is not about " + d.DigestStr()})
 				detailDigests = append(detailDigests, "")
 			}

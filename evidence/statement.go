@@ -24,6 +24,7 @@ import (
 	vsa "github.com/in-toto/attestation/go/predicates/vsa/v1"
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -43,6 +44,25 @@ const (
 	// bundle (every check of `bulwark verify` held).
 	VerifiedLevel = "BULWARK_CONVERGED"
 )
+
+// ProbedLevel is claimed besides VerifiedLevel when enforcement probes ran and every one
+// was answered as it must be: converged and shown enforced by admission itself. Without it a
+// PASSED summary says nothing about enforcement (probes not asked for, or not all sent).
+const ProbedLevel = "BULWARK_ENFORCEMENT_PROBED"
+
+// probed reports whether the report holds probe findings and all of them passed.
+func probed(r *verify.Report) bool {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Check == verify.CheckProbe {
+			if f.Status != verify.Pass {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
+}
 
 // Verification results, as VSA spells them.
 const (
@@ -204,8 +224,11 @@ func New(r *verify.Report, b *bundle.Bundle, opts Options) (*Statements, error) 
 	}
 	if r.Converged {
 		summary.VerifiedLevels = []string{VerifiedLevel}
+		if probed(r) {
+			summary.VerifiedLevels = append(summary.VerifiedLevels, ProbedLevel)
+		}
 	}
-	summaryBody, err := protoStruct(summary)
+	summaryBody, err := toStruct(summary)
 	if err != nil {
 		return nil, err
 	}
@@ -260,20 +283,16 @@ func DetailOf(st *ita1.Statement) (*Predicate, error) {
 	return &p, nil
 }
 
+// toStruct converts a predicate to the Struct a Statement carries: JSON for Bulwark's own
+// types, protojson for a protobuf message (the VSA), whose field names it defines.
 func toStruct(v any) (*structpb.Struct, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
+	var data []byte
+	var err error
+	if m, ok := v.(proto.Message); ok {
+		data, err = protojson.Marshal(m)
+	} else {
+		data, err = json.Marshal(v)
 	}
-	s := &structpb.Struct{}
-	if err := protojson.Unmarshal(data, s); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-func protoStruct(m *vsa.VerificationSummary) (*structpb.Struct, error) {
-	data, err := protojson.Marshal(m)
 	if err != nil {
 		return nil, err
 	}

@@ -238,19 +238,25 @@ func result(r *verify.Report, now time.Time) (oscalTypes.Result, error) {
 	var include []oscalTypes.AssessedControlsSelectControlById
 	for _, t := range points {
 		state := "satisfied"
-		var failed, ids []string
+		var failed, warned, ids []string
 		var related []oscalTypes.RelatedObservation
 		for _, c := range byTSC[t] {
 			ids = append(ids, c.ID)
-			if c.Status == verify.Fail {
+			switch c.Status {
+			case verify.Fail:
 				state = "not-satisfied"
 				failed = append(failed, c.ID)
+			case verify.Warn:
+				warned = append(warned, c.ID)
 			}
 			for _, o := range byControl[c.ID] {
 				related = append(related, oscalTypes.RelatedObservation{ObservationUuid: o})
 			}
 		}
 		reason := "every control serving it passed: " + strings.Join(ids, ", ")
+		if len(warned) > 0 {
+			reason = "no control serving it failed (" + strings.Join(ids, ", ") + "), but some only with warnings, which are not proof: " + strings.Join(warned, ", ")
+		}
 		if len(failed) > 0 {
 			reason = "controls failed: " + strings.Join(failed, ", ")
 		}
@@ -282,7 +288,8 @@ func result(r *verify.Report, now time.Time) (oscalTypes.Result, error) {
 		res.Findings = &findings
 	}
 	if r.Error != "" {
-		res.Remarks = "The cluster could not be checked: " + r.Error
+		// The error may name the API server's address, which the records never carry.
+		res.Remarks = "The cluster could not be checked (unreachable, forbidden or timed out): see the verify report."
 	}
 	return res, nil
 }

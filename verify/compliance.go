@@ -99,19 +99,25 @@ func (v *verifier) compliance() {
 	if len(policies) == 0 {
 		return
 	}
-	expired := map[string]bool{} // exception name -> expired now
+	// Kyverno names the exceptions behind a result, without their namespace: one is in force
+	// only if an exception of that name exists and none of that name has expired.
+	known, expiredName := map[string]bool{}, map[string]bool{}
 	for _, pe := range v.live[policyExceptionGVK.GroupKind()] {
-		expired[pe.GetName()] = expiredException(&pe, v.opts.Now)
+		known[pe.GetName()] = true
+		if expiredException(&pe, v.opts.Now) {
+			expiredName[pe.GetName()] = true
+		}
 	}
+	// One result per policy, rule and resource: the worst of those the reports hold (both
+	// report APIs served, a stale report beside a fresh one).
 	type key struct{ policy, rule, resource string }
-	seen := map[key]bool{}
-	type perControl struct {
-		total   counts
-		expired int
-		byNS    map[string]*counts
-		failing []FailingResource
+	type judged struct {
+		result, msg string
+		subject     ObjectRef
+		expired     bool
 	}
-	found := map[string]*perControl{}
+	results := map[key]judged{}
+	var order []key
 	served := false
 	for _, gvk := range reportGVKs {
 		reports, ok := v.live[gvk.GroupKind()]
@@ -119,61 +125,70 @@ func (v *verifier) compliance() {
 		for i := range reports {
 			rep := &reports[i]
 			scope, _, _ := unstructured.NestedMap(rep.Object, "scope")
-			results, _, _ := unstructured.NestedSlice(rep.Object, "results")
-			for _, r := range results {
+			items, _, _ := unstructured.NestedSlice(rep.Object, "results")
+			for _, r := range items {
 				res, _ := r.(map[string]any)
 				policy, _ := res["policy"].(string)
-				controls, ours := policies[policy]
-				if !ours {
+				if _, ours := policies[policy]; !ours {
 					continue
 				}
 				rule, _ := res["rule"].(string)
 				subject := resultSubject(res, scope, rep.GetNamespace())
-				k := key{policy, rule, subject.Kind + "/" + subject.Namespace + "/" + subject.Name}
-				if seen[k] {
-					continue // both report APIs served, or a result repeated
+				j := judged{subject: subject}
+				j.result, _ = res["result"].(string)
+				if j.msg, _ = res["message"].(string); j.msg == "" {
+					j.msg, _ = res["description"].(string)
 				}
-				seen[k] = true
-				result, _ := res["result"].(string)
-				expiredSkip := false
-				if result == "skip" {
+				switch {
+				case j.result == "warn":
+					// The bundle's policies are all scored: Kyverno writes a failure as warn only
+					// for a policy someone annotated policies.kyverno.io/scored=false.
+					j.result, j.msg = "fail", "reported as warn (the policy was made unscored): "+j.msg
+				case j.result == "pass" || j.result == "skip":
+					// Skipped, or passed (reportResult: pass), because of exceptions: only as
+					// good as the exceptions, which Kyverno's background scans do not expire.
 					props, _ := res["properties"].(map[string]any)
-					names, _ := props["exceptions"].(string)
-					expiredSkip = names != ""
-					for _, n := range strings.Split(names, ",") {
-						if n = strings.TrimSpace(n); n != "" && !expired[n] {
-							expiredSkip = false // still held by an exception in force
-						}
-					}
-					if expiredSkip {
-						result = "fail"
+					if names, _ := props["exceptions"].(string); names != "" && !exceptionsInForce(names, known, expiredName) {
+						j.result, j.expired = "fail", true
+						j.msg = "exempted by exceptions no longer in force (" + names + "): " + j.msg
 					}
 				}
-				msg, _ := res["message"].(string)
-				if msg == "" {
-					msg, _ = res["description"].(string)
+				k := key{policy, rule, subject.Kind + "/" + subject.Namespace + "/" + subject.Name}
+				prev, seen := results[k]
+				if !seen {
+					order = append(order, k)
 				}
-				if expiredSkip {
-					msg = "skipped by an expired exception: " + msg
+				if !seen || resultRank(j.result) > resultRank(prev.result) {
+					results[k] = j
 				}
-				for _, c := range controls {
-					pc := found[c]
-					if pc == nil {
-						pc = &perControl{byNS: map[string]*counts{}}
-						found[c] = pc
-					}
-					pc.total.add(result)
-					if pc.byNS[subject.Namespace] == nil {
-						pc.byNS[subject.Namespace] = &counts{}
-					}
-					pc.byNS[subject.Namespace].add(result)
-					if expiredSkip {
-						pc.expired++
-					}
-					if result == "fail" {
-						pc.failing = append(pc.failing, FailingResource{ObjectRef: subject, Policy: policy, Rule: rule, Message: firstLine(msg)})
-					}
-				}
+			}
+		}
+	}
+	type perControl struct {
+		total   counts
+		expired int
+		byNS    map[string]*counts
+		failing []FailingResource
+	}
+	found := map[string]*perControl{}
+	for _, k := range order {
+		j := results[k]
+		for _, c := range policies[k.policy] {
+			pc := found[c]
+			if pc == nil {
+				pc = &perControl{byNS: map[string]*counts{}}
+				found[c] = pc
+			}
+			pc.total.add(j.result)
+			if pc.byNS[j.subject.Namespace] == nil {
+				pc.byNS[j.subject.Namespace] = &counts{}
+			}
+			pc.byNS[j.subject.Namespace].add(j.result)
+			if j.expired {
+				pc.expired++
+			}
+			if j.result == "fail" {
+				pc.failing = append(pc.failing, FailingResource{ObjectRef: j.subject, Policy: k.policy, Rule: k.rule, Message: firstLine(j.msg)})
 			}
 		}
 	}
@@ -203,6 +218,15 @@ func (v *verifier) compliance() {
 		}
 		v.compliances[id] = c
 		total := c.Pass + c.Fail + c.Warn + c.Skip + c.Error
+		if c.Fail == 0 && c.Error > 0 {
+			status := Warn
+			if v.opts.RequireCompliant {
+				status = Fail
+			}
+			f := v.add(CheckCompliance, status, []string{id}, nil, "%d of %d results of the policy engine are errors: it could not evaluate its policy there (%d pass)", c.Error, total, c.Pass)
+			f.Command = "kubectl get policyreports.wgpolicyk8s.io -A -o wide"
+			continue
+		}
 		if c.Fail == 0 {
 			v.add(CheckCompliance, Pass, []string{id}, nil, "%d results of the policy engine, none failing (%d pass, %d warn, %d skip, %d error)", total, c.Pass, c.Warn, c.Skip, c.Error)
 			continue
@@ -269,4 +293,30 @@ func nameOfRef(r ObjectRef) string {
 
 func failingKey(f FailingResource) string {
 	return f.Kind + "/" + f.Namespace + "/" + f.Name + "/" + f.Policy + "/" + f.Rule
+}
+
+// exceptionsInForce reports whether a result's exceptions (comma-separated names) hold it:
+// one of them exists and none of that name has expired.
+func exceptionsInForce(names string, known, expired map[string]bool) bool {
+	for _, n := range strings.Split(names, ",") {
+		if n = strings.TrimSpace(n); n != "" && known[n] && !expired[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// resultRank orders results worst last: a repeated result counts as its worst.
+func resultRank(r string) int {
+	switch r {
+	case "pass":
+		return 0
+	case "skip":
+		return 1
+	case "warn":
+		return 2
+	case "fail":
+		return 4
+	}
+	return 3 // error, or anything unknown
 }

@@ -102,7 +102,7 @@ func TestCompliance(t *testing.T) {
 	if ns := v.compliances["POD-03"].Namespaces; len(ns) != 2 || ns[1].Namespace != "shop" || ns[1].Fail != 1 || ns[1].Pass != 1 {
 		t.Errorf("POD-03 by namespace %+v", ns)
 	}
-	if f := v.compliances["SUP-02"].Failing; len(f) != 1 || !strings.HasPrefix(f[0].Message, "skipped by an expired exception") {
+	if f := v.compliances["SUP-02"].Failing; len(f) != 1 || !strings.HasPrefix(f[0].Message, "exempted by exceptions no longer in force") {
 		t.Errorf("SUP-02 failing %+v", f)
 	}
 	statuses := func(v *verifier) map[string]Status {
@@ -119,5 +119,29 @@ func TestCompliance(t *testing.T) {
 	}
 	if got := statuses(run(Options{RequireCompliant: true})); got["POD-03"] != Fail || got["SUP-02"] != Fail || got["POD-10"] != Pass {
 		t.Errorf("statuses %v under RequireCompliant", got)
+	}
+
+	// What cannot hide a failure: a policy made unscored (Kyverno writes its failures as
+	// warn), a pass through an exception that is gone or expired (reportResult: pass), a
+	// stale pass beside a fresh failure, errors.
+	live[schema.GroupKind{Group: "wgpolicyk8s.io", Kind: "PolicyReport"}] = []unstructured.Unstructured{
+		wgReport(pod("shop", "a"), result("p-pod-03", "warn", "POD-03: privileged", nil), result("p-pod-10", "pass", "", map[string]any{"exceptions": "deleted-waiver"})),
+		wgReport(pod("shop", "b"), result("p-sup-02", "error", "cannot evaluate", nil)),
+	}
+	live[schema.GroupKind{Group: "openreports.io", Kind: "Report"}] = []unstructured.Unstructured{
+		orReport(pod("shop", "a"), result("p-pod-03", "pass", "", nil)), // stale, read first
+	}
+	v = run(Options{})
+	if c := v.compliances["POD-03"]; c == nil || c.Fail != 1 || c.Pass != 0 {
+		t.Errorf("POD-03 unscored and stale: %+v, want the failure", c)
+	}
+	if c := v.compliances["POD-10"]; c == nil || c.Fail != 1 || c.ExpiredSkips != 1 {
+		t.Errorf("POD-10 passed through a deleted exception: %+v, want a failure", c)
+	}
+	if got := statuses(v); got["SUP-02"] != Warn {
+		t.Errorf("SUP-02 with only errors: %v, want a warning", got)
+	}
+	if got := statuses(run(Options{RequireCompliant: true})); got["SUP-02"] != Fail {
+		t.Errorf("SUP-02 with only errors under RequireCompliant: %v", got)
 	}
 }

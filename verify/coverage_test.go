@@ -564,6 +564,10 @@ func TestNetworkUnion(t *testing.T) {
 			[]string{"NET-01 NetworkPolicy payments/foreign"}, "UDP 53"},
 		{"the ingress allowance gone", slices.DeleteFunc(live(), func(o unstructured.Unstructured) bool { return o.GetName() == "ingress" }),
 			[]string{"NET-03 payments"}, "allows ingress from"},
+		{"an ingress allowance in a policy that only lists Egress (Kubernetes ignores it)", append(slices.DeleteFunc(live(), func(o unstructured.Unstructured) bool { return o.GetName() == "ingress" }),
+			netpol("payments", "egress-only", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Egress"}, "ingress": []any{map[string]any{
+				"from": []any{map[string]any{"namespaceSelector": byName("ingress-nginx")}}}}})),
+			[]string{"NET-03 payments"}, "allows ingress from"},
 		{"the ingress allowance narrowed to one port by a foreign policy", append(slices.DeleteFunc(live(), func(o unstructured.Unstructured) bool { return o.GetName() == "ingress" }),
 			netpol("payments", "narrow", map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress"}, "ingress": []any{map[string]any{
 				"from": []any{map[string]any{"namespaceSelector": byName("ingress-nginx")}}, "ports": ports("TCP", 443, 0)}}})),

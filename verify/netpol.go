@@ -42,6 +42,9 @@ func netAllowances(specs []map[string]any, allPods bool) map[string][]netRule {
 			continue
 		}
 		for dir, peersKey := range map[string]string{"ingress": "from", "egress": "to"} {
+			if !appliesTo(spec, dir) {
+				continue // Kubernetes ignores rules of a direction the policy does not list
+			}
 			rules, _ := spec[dir].([]any)
 			for _, r := range rules {
 				m, _ := r.(map[string]any)
@@ -435,4 +438,24 @@ func (v *verifier) networkUnion(ns string, named bool, live []*unstructured.Unst
 		}
 	}
 	return failed
+}
+
+// appliesTo reports whether a NetworkPolicy's rules of a direction take effect: the
+// directions its policyTypes list, or, without policyTypes, ingress and (when it has egress
+// rules) egress, as the API server defaults them.
+func appliesTo(spec map[string]any, dir string) bool {
+	types, _ := spec["policyTypes"].([]any)
+	if len(types) == 0 {
+		if dir == "egress" {
+			rules, _ := spec["egress"].([]any)
+			return len(rules) > 0
+		}
+		return true
+	}
+	for _, t := range types {
+		if s, _ := t.(string); strings.EqualFold(s, dir) {
+			return true
+		}
+	}
+	return false
 }

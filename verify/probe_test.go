@@ -95,3 +95,19 @@ func TestRefusalsNameControls(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeRefusalsMustBeTheBundlePolicys: a control's id in a refusal is not enough; only
+// Kyverno's webhook refusing in the name of one of the control's bundle policies counts.
+func TestProbeRefusalsMustBeTheBundlePolicys(t *testing.T) {
+	policies := []string{"p-pod-03", "p-pod-03-ephemeralcontainers"}
+	for msg, want := range map[string]bool{
+		`admission webhook "vpol.validate.kyverno.svc-fail-finegrained-p-pod-03" denied the request: Policy p-pod-03 failed: POD-03: privileged`: true,
+		`deployments.apps "x" is forbidden: ValidatingAdmissionPolicy 'fake' with binding 'fake' denied request: POD-03: x`:                      false,
+		`admission webhook "validation.gatekeeper.sh" denied the request: POD-03: privileged`:                                                    false,
+		`admission webhook "vpol.validate.kyverno.svc-fail" denied the request: Policy someone-elses failed: POD-03: x`:                          false,
+	} {
+		if got := byBundlePolicy(msg, policies); got != want {
+			t.Errorf("byBundlePolicy(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}

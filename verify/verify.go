@@ -266,6 +266,8 @@ type verifier struct {
 	controls map[string][]string // control id -> TSC
 	// compliances are the policy engine's results per control, when it reports any.
 	compliances map[string]*Compliance
+	// probeSuffix ends every probe object's name, fresh each run.
+	probeSuffix string
 	// inScope are the namespaces in scope now, sorted by name, as coverage found them.
 	inScope []nsInScope
 	// live holds what each kind's one LIST returned; kinds coverage judges are listed

@@ -116,6 +116,18 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 			if err != nil {
 				return err
 			}
+			if evidenceDir != "" || attestKey != "" {
+				// A record is about the bundle verified: the pulled digest, or the one verify
+				// computed from the directory. A --digest verify did not derive itself would
+				// put another artifact's digest on it.
+				pulled := ""
+				if _, d, ok := strings.Cut(source, "@"); ok && strings.HasPrefix(d, "sha256:") {
+					pulled = d
+				}
+				if digest != "" && digest != pulled {
+					return exitcode.AsBadInput(fmt.Errorf("--evidence and --attest record the bundle verify checked: --digest %s is not that bundle's digest (%s)", digest, orDefault(pulled, "a directory's is computed by verify")))
+				}
+			}
 			gate := verify.GateOptions{Source: source, Digest: digest, Options: opts, Wait: wait, Progress: cmd.ErrOrStderr()}
 			if verifyKey != "" {
 				v, err := loadVerifier(verifyKey)

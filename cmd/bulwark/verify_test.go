@@ -103,6 +103,11 @@ func TestVerifyCommand(t *testing.T) {
 		}
 	}
 
+	// A record is about the bundle verified, never a digest given by hand.
+	if _, errOut, code := run(t, "", "verify", "--bundle", bundle, "--kubeconfig", kubeconfig, "--context", "admin",
+		"--digest", "sha256:"+strings.Repeat("0", 64), "--evidence", evidenceDir); code != 2 || !strings.Contains(errOut, "not that bundle's digest") {
+		t.Errorf("verify --digest --evidence: exit %d, want 2\n%s", code, errOut)
+	}
 	if _, _, code := run(t, "", "verify", "--bundle", bundle, "--kubeconfig", kubeconfig, "--context", "nope"); code != 2 {
 		t.Errorf("unknown context: exit %d, want 2", code)
 	}

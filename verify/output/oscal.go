@@ -2,6 +2,7 @@ package output
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 
 	"bulwark.dev/bulwark/oscal"
@@ -13,6 +14,9 @@ import (
 type oscalWriter struct{}
 
 func (oscalWriter) Write(w io.Writer, reports []*verify.Report) error {
+	if len(reports) == 0 {
+		return errors.New("no verification to write")
+	}
 	at := reports[0].CheckedAt
 	for _, r := range reports {
 		if r.CheckedAt.After(at) {
