@@ -93,6 +93,10 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 				}
 				fileWriter = w
 			}
+			// Evidence is what an auditor reads: it asks admission itself unless told not to.
+			if (evidenceDir != "" || attestKey != "") && !cmd.Flags().Changed("probe") {
+				probe = true
+			}
 			opts := verify.Options{Probe: probe, RequireCompliant: requireCompliant}
 			for _, spec := range []struct {
 				flag string
@@ -198,7 +202,7 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 	cmd.Flags().StringVar(&reportFile, "report", "", "also write a report to this file")
 	cmd.Flags().StringVar(&reportFormat, "report-format", "json", "format of --report: text, json, junit or sarif")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show passing findings and API calls and bytes")
-	cmd.Flags().BoolVar(&probe, "probe", false, "also send each enforcing control's deny and admit fixtures to admission as server-side dry runs (nothing is stored; needs the "+verify.ProbeRoleName+" role of "+verify.RoleFile+")")
+	cmd.Flags().BoolVar(&probe, "probe", false, "also send each enforcing control's deny and admit fixtures to admission as server-side dry runs (nothing is stored; needs the "+verify.ProbeRoleName+" role of "+verify.RoleFile+"); on by default with --evidence or --attest")
 	cmd.Flags().BoolVar(&requireCompliant, "require-compliant", false, "fail (exit 1) when the policy engine's reports hold a failing result for a bundle policy (default: a warning)")
 	cmd.Flags().StringVar(&evidenceDir, "evidence", "", "write each cluster's verification as in-toto statements (SLSA verification summary and Bulwark's per-control detail) to this directory")
 	cmd.Flags().StringVar(&attestKey, "attest", "", "sign each cluster's verification with this cosign private key ($COSIGN_PASSWORD) and attach it to the bundle digest in the registry (cosign verify-attestation reads it)")
