@@ -126,7 +126,9 @@ func Records(ctx context.Context, c *oci.Client, d name.Digest, verifier signatu
 	return details, nil
 }
 
-// Find returns cluster's record at or before at (zero: the latest), verified.
+// Find returns the latest verified record of cluster (a kubeconfig context name, or a
+// kube-system UID, which tells apart clusters whose contexts share a name) at or before at
+// (zero: the latest).
 func Find(records []Record, cluster string, at time.Time) (*Record, error) {
 	var found *Record
 	refused := 0
@@ -136,7 +138,7 @@ func Find(records []Record, cluster string, at time.Time) (*Record, error) {
 			refused++
 			continue
 		}
-		if r.Cluster != cluster || (!at.IsZero() && r.VerifiedAt.After(at)) {
+		if (r.Cluster != cluster && r.ClusterUID != cluster) || (!at.IsZero() && r.VerifiedAt.After(at)) {
 			continue
 		}
 		if found == nil || r.VerifiedAt.After(found.VerifiedAt) {

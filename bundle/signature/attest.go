@@ -115,33 +115,89 @@ type Statement struct {
 // manifest whole before the tag moves to it, so a reader sees all of them or none.
 func Attest(ctx context.Context, c *oci.Client, d name.Digest, statements []Statement, signer Signer) error {
 	tag := attestationTag(d)
-	var img v1.Image = mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	existing, err := remote.Image(tag, c.RemoteOptions(ctx)...)
-	switch {
-	case err == nil:
-		img = existing
-	case !notFound(err):
-		return c.WrapError("reading the attestations of", d, err)
-	}
+	var adds []mutate.Addendum
 	for _, st := range statements {
 		envelope, err := SignStatement(st.Payload, signer)
 		if err != nil {
 			return err
 		}
-		img, err = mutate.Append(img, mutate.Addendum{
+		adds = append(adds, mutate.Addendum{
 			Layer: static.NewLayer(envelope, DSSEMediaType),
 			// cosign marks attestation layers with an empty signature annotation: the
 			// signature is inside the envelope.
 			Annotations: map[string]string{SignatureAnnotation: "", PredicateAnnotation: st.PredicateType},
 		})
+	}
+	// The tag is read, extended and written: another writer in between would have its
+	// record dropped by ours, or ours by theirs. After writing, read back; while what the
+	// tag holds lacks a layer either side wrote, merge and write again.
+	for attempt := 0; ; attempt++ {
+		var img v1.Image = mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+		existing, err := remote.Image(tag, c.RemoteOptions(ctx)...)
+		switch {
+		case err == nil:
+			img = existing
+		case !notFound(err):
+			return c.WrapError("reading the attestations of", d, err)
+		}
+		want, err := layerDigests(img)
 		if err != nil {
-			return err
+			return c.WrapError("reading the attestations of", d, err)
+		}
+		have := map[v1.Hash]bool{}
+		for _, h := range want {
+			have[h] = true
+		}
+		for _, a := range adds {
+			h, err := a.Layer.Digest()
+			if err != nil {
+				return err
+			}
+			if !have[h] {
+				if img, err = mutate.Append(img, a); err != nil {
+					return err
+				}
+				want = append(want, h)
+			}
+		}
+		if err := remote.Write(tag, img, c.RemoteOptions(ctx)...); err != nil {
+			return c.WrapError("writing the attestations of", d, err)
+		}
+		now, err := remote.Image(tag, c.RemoteOptions(ctx)...)
+		if err != nil {
+			return c.WrapError("reading back the attestations of", d, err)
+		}
+		got, err := layerDigests(now)
+		if err != nil {
+			return c.WrapError("reading back the attestations of", d, err)
+		}
+		kept := map[v1.Hash]bool{}
+		for _, h := range got {
+			kept[h] = true
+		}
+		missing := false
+		for _, h := range want {
+			missing = missing || !kept[h]
+		}
+		if !missing {
+			return nil
+		}
+		if attempt == 4 {
+			return fmt.Errorf("attaching to %s: other writers kept replacing the attestations; try again", d)
 		}
 	}
-	if err := remote.Write(tag, img, c.RemoteOptions(ctx)...); err != nil {
-		return c.WrapError("writing the attestations of", d, err)
+}
+
+func layerDigests(img v1.Image) ([]v1.Hash, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	out := make([]v1.Hash, 0, len(m.Layers))
+	for _, l := range m.Layers {
+		out = append(out, l.Digest)
+	}
+	return out, nil
 }
 
 // Attestation is one envelope attached to an artifact.

@@ -171,7 +171,7 @@ func newCmdEvidenceShow() *cobra.Command {
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster (kubeconfig context) whose record to show")
+	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster whose record to show: its kubeconfig context name, or its kube-system UID (see evidence list)")
 	cmd.Flags().StringVar(&atFlag, "at", "", "the latest record at or before this time (RFC 3339; default: the latest)")
 	outputFlag(cmd, &output, "json", "json", "yaml")
 	return cmd

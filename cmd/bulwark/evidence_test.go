@@ -82,6 +82,9 @@ func TestEvidenceCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"cluster": "west"`) || !strings.Contains(out, `"controls"`) {
 		t.Errorf("evidence show: exit %d\n%s\n%s", code, out, errOut)
 	}
+	if out, errOut, code := run(t, "", "evidence", "show", ref, "--cluster", listed.Records[0].ClusterUID, "--key", key+".pub"); code != 0 || !strings.Contains(out, `"cluster": "east"`) {
+		t.Errorf("evidence show by kube-system UID: exit %d\n%s\n%s", code, out, errOut)
+	}
 	if _, errOut, code := run(t, "", "evidence", "show", ref, "--cluster", "west", "--key", other+".pub"); code != 1 || !strings.Contains(errOut, "records refused") {
 		t.Errorf("evidence show with another key: exit %d, want 1\n%s", code, errOut)
 	}
