@@ -28,7 +28,7 @@ another key, is listed as refused and is never shown as evidence.`,
   bulwark evidence show oci://ghcr.io/acme/policies/payments:1.4.0 --cluster prod-eu --key cosign.pub`,
 		Args: exactArgs(0),
 	}
-	cmd.AddCommand(newCmdEvidenceList(), newCmdEvidenceShow(), newCmdEvidenceExport())
+	cmd.AddCommand(newCmdEvidenceList(), newCmdEvidenceShow(), newCmdEvidenceExport(), newCmdEvidenceReport())
 	return cmd
 }
 
@@ -223,5 +223,43 @@ on stderr.`,
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&format, "format", "oscal", "export format: oscal")
+	return cmd
+}
+
+func newCmdEvidenceReport() *cobra.Command {
+	var (
+		f      evidenceFlags
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "report REF --key cosign.pub [-o html|markdown|json]",
+		Short: "One page an auditor reads: per SOC 2 point, its controls, per cluster and over time",
+		Long: `Report reads every verified record of a bundle and writes one page: for each SOC 2 Trust
+Services Criteria point, the controls serving it and their status in every cluster's every
+verification, oldest first, with each failure linked to its failing checks. HTML is one
+self-contained file (no external assets); -o json is the same content for tools.`,
+		Example: `  bulwark evidence report oci://ghcr.io/acme/policies/payments:1.4.0 --key cosign.pub > evidence.html
+  bulwark evidence report oci://ghcr.io/acme/policies/payments:1.4.0 --key cosign.pub -o markdown`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(output, "html", "markdown", "json"); err != nil {
+				return err
+			}
+			records, d, err := f.records(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			s := evidence.Summarise(d.String(), records)
+			switch output {
+			case "markdown":
+				return s.WriteMarkdown(cmd.OutOrStdout())
+			case "json":
+				return printStructured(cmd.OutOrStdout(), "json", s)
+			}
+			return s.WriteHTML(cmd.OutOrStdout())
+		},
+	}
+	f.register(cmd)
+	outputFlag(cmd, &output, "html", "html", "markdown", "json")
 	return cmd
 }

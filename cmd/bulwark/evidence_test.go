@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,6 +96,30 @@ func TestEvidenceCommands(t *testing.T) {
 	}
 	if err := oscal.Validate(&doc); err != nil {
 		t.Error(err)
+	}
+	// The audit page: its numbers are the JSON's, and it needs nothing from elsewhere.
+	out, errOut, code = run(t, "", "evidence", "report", ref, "--key", key+".pub", "-o", "json")
+	var summary evidence.Summary
+	if err := json.Unmarshal([]byte(out), &summary); code != 0 || err != nil || summary.Records != 4 || len(summary.Clusters) != 2 || len(summary.Points) == 0 {
+		t.Fatalf("evidence report -o json: exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	page, errOut, code := run(t, "", "evidence", "report", ref, "--key", key+".pub")
+	if code != 0 || !strings.Contains(page, `data-records="4"`) || strings.Contains(page, "src=") || strings.Contains(page, `href="http`) {
+		t.Fatalf("evidence report (html): exit %d\n%s", code, errOut)
+	}
+	for _, c := range summary.Clusters {
+		want := fmt.Sprintf(`data-cluster="%s" data-runs="%d" data-passed="%d" data-failed="%d"`, c.Name, len(c.Runs), c.Passed, c.Failed)
+		if !strings.Contains(page, want) {
+			t.Errorf("the page does not say %s", want)
+		}
+	}
+	for _, p := range summary.Points {
+		if !strings.Contains(page, `data-point="`+p.ID+`"`) {
+			t.Errorf("the page has no table for %s", p.ID)
+		}
+	}
+	if md, _, code := run(t, "", "evidence", "report", ref, "--key", key+".pub", "-o", "markdown"); code != 0 || !strings.Contains(md, "4 verified records") {
+		t.Errorf("evidence report -o markdown: exit %d\n%s", code, md)
 	}
 	if out, _, code := run(t, "", "evidence", "list", ref, "--key", key+".pub"); code != 0 || strings.Count(out, "verified") != 4 {
 		t.Errorf("evidence list (text): exit %d\n%s", code, out)
