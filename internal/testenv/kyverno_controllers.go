@@ -60,10 +60,15 @@ type KyvernoControllers struct {
 
 	procs []*kyvernoProc
 	kube  kubernetes.Interface
+	// launch (re)starts controller i of kyvernoControllers on fresh ports.
+	launch func(i int)
+	// relaunches counts the restarts after a port was taken before a controller bound it.
+	relaunches int
 }
 
 type kyvernoProc struct {
 	name   string
+	index  int
 	cmd    *exec.Cmd
 	log    string
 	ports  []int
@@ -146,10 +151,12 @@ func StartKyverno(t testing.TB, c *Cluster) *KyvernoControllers {
 	create(binding, err)
 
 	k := &KyvernoControllers{kube: kube}
-	webhookPort := freePort(t)
-	k.WebhookURL = fmt.Sprintf("https://127.0.0.1:%d", webhookPort)
 	sa := func(name string) string { return "system:serviceaccount:" + KyvernoNamespace + ":" + name }
-	for _, kc := range kyvernoControllers {
+	// launch starts one controller on ports free a moment ago. Another process can take one
+	// of them before the controller binds it (the ports come from the range the kernel also
+	// hands out to outgoing connections): waitServing then launches it again on new ports.
+	k.launch = func(i int) {
+		kc := kyvernoControllers[i]
 		user := c.UserConfig(t, sa(kc.name), "system:serviceaccounts", "system:serviceaccounts:"+KyvernoNamespace)
 		kubeconfig := c.WriteKubeconfig(t, kc.name, user)
 		metricsPort, runtimeMetricsPort, profilePort := freePort(t), freePort(t), freePort(t)
@@ -165,6 +172,8 @@ func StartKyverno(t testing.TB, c *Cluster) *KyvernoControllers {
 		ports := []int{metricsPort}
 		switch kc.name {
 		case "kyverno-admission-controller":
+			webhookPort := freePort(t)
+			k.WebhookURL = fmt.Sprintf("https://127.0.0.1:%d", webhookPort)
 			args = append(args,
 				// Out of cluster: webhooks are registered with url https://127.0.0.1:PORT/...
 				// (and the serving certificate gets that IP) instead of the kyverno-svc Service.
@@ -189,10 +198,17 @@ func StartKyverno(t testing.TB, c *Cluster) *KyvernoControllers {
 			"KYVERNO_DEPLOYMENT="+kc.name, "KYVERNO_POD_NAME="+kc.name+"-local", "KYVERNO_SVC=kyverno-svc",
 			"INIT_CONFIG=kyverno", "METRICS_CONFIG=kyverno-metrics")
 		cmd := process(t, kc.name, env, filepath.Join(bin, kc.bin), args...)
-		p := &kyvernoProc{name: kc.name, cmd: cmd, log: cmd.Stdout.(*os.File).Name(), ports: ports, exited: make(chan struct{})}
+		p := &kyvernoProc{name: kc.name, index: i, cmd: cmd, log: cmd.Stdout.(*os.File).Name(), ports: ports, exited: make(chan struct{})}
 		go func() { _ = cmd.Wait(); close(p.exited) }()
-		k.procs = append(k.procs, p)
+		if i < len(k.procs) {
+			k.procs[i] = p
+		} else {
+			k.procs = append(k.procs, p)
+		}
 		t.Cleanup(func() { stop(cmd) })
+	}
+	for i := range kyvernoControllers {
+		k.launch(i)
 	}
 	// Registered after process's own cleanups, so this runs first, while the logs exist.
 	t.Cleanup(func() {
@@ -251,6 +267,25 @@ func (k *KyvernoControllers) checkAlive(t testing.TB) {
 	}
 }
 
+// relaunchOnPortClash starts again, on new ports, a controller that exited because one of
+// its ports was taken between freePort and its bind; any other exit fails the test.
+func (k *KyvernoControllers) relaunchOnPortClash(t testing.TB) {
+	t.Helper()
+	for _, p := range k.procs {
+		select {
+		case <-p.exited:
+			if strings.Contains(tail(p.log, 40), "address already in use") && k.relaunches < 3 {
+				k.relaunches++
+				t.Logf("%s could not bind a port another process took first; starting it again on new ports", p.name)
+				k.launch(p.index)
+				continue
+			}
+			t.Fatalf("%s exited: %v\n%s", p.name, p.cmd.ProcessState, tail(p.log, 60))
+		default:
+		}
+	}
+}
+
 func (k *KyvernoControllers) waitServing(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
@@ -259,7 +294,7 @@ func (k *KyvernoControllers) waitServing(t testing.TB) {
 	step := func(what string, ok func() error) {
 		t.Helper()
 		for {
-			k.checkAlive(t)
+			k.relaunchOnPortClash(t)
 			if last = ok(); last == nil {
 				return
 			}
