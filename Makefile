@@ -16,7 +16,7 @@ TOOLS_ENV = BULWARK_TOOLS_KUBE=$(CURDIR)/.tools-kube-bin BULWARK_TOOLS_REGISTRY=
 	BULWARK_TOOLS_KYVERNO=$(CURDIR)/.tools-kyverno-bin BULWARK_TOOLS_KUSTOMIZE=$(CURDIR)/.tools-kustomize-bin \
 	BULWARK_TOOLS_SOURCE=$(CURDIR)/.tools-source-bin
 
-.PHONY: build demo test quick lint tidy fuzz bench e2e tools crds vet fmt clean
+.PHONY: build demo test quick lint tidy fuzz bench e2e tools chromium crds vet fmt clean
 
 build: ## build bin/bulwark
 	@echo "==> building $(BIN)/bulwark"
@@ -34,10 +34,17 @@ tools: ## build the real servers tests start (kube-apiserver, etcd, kubectl, reg
 	@echo "    $(TOOLS_CACHE) by the hash of each tool's go.mod and go.sum"
 	@echo "    (cold ~35 min on 2 cores, once per machine; warm well under a second)"
 	$(call tool,kube,kube-apiserver + etcd + kubectl v1.37.2 for cluster tests (cold ~5 min))
-	$(call tool,registry,CNCF Distribution registry v3.1.0 for push/pull tests (cold ~1 min))
+	$(call tool,registry,CNCF Distribution registry v3.1.0 (no referrers API) and olareg v0.1.2 (OCI 1.1 referrers API) for push/pull tests (cold ~1 min))
 	$(call tool,kyverno,Kyverno CLI v1.19.1 whose engine evaluates the generated policies + its admission/background/reports controllers that tests run against kube-apiserver (cold 15+ min))
 	$(call tool,kustomize,Flux kustomize-controller v1.9.6 for the GitOps end to end (cold ~5 min))
 	$(call tool,source,Flux source-controller v1.9.3 for the GitOps end to end (cold ~7 min))
+
+chromium: ## Debian's chromium, in which a test opens the audit page (apt-get, once per machine)
+	@if command -v chromium >/dev/null; then echo "--> chromium: $$(chromium --version 2>/dev/null || echo installed)"; else \
+	  echo "==> installing Debian's chromium and a font, in which a test renders the audit page (apt-get, ~25 s, once per machine)"; \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+	fi
 
 crds: ## refresh the pinned upstream CRDs tests install
 	$(GO) generate ./internal/crds
@@ -69,7 +76,7 @@ quick: ## the fast inner loop: vet and the tests that need no built server (go t
 	$(GO) vet ./...
 	$(GO) test -short -count=1 ./...
 
-test: tools vet fmt tidy lint ## every test, the fuzz smoke, and the end-to-end suite
+test: tools chromium vet fmt tidy lint ## every test, the fuzz smoke, and the end-to-end suite
 	@echo "==> go test ./..."
 	$(TOOLS_ENV) $(GO) test -count=1 -timeout 30m ./...
 	@echo "==> Flux's OCI client reads the bundles; GitOps end to end with Flux's source- and kustomize-controller (bundle/fluxcompat)"

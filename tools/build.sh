@@ -78,8 +78,9 @@ kyverno)
   chmod -R u+w "$tmp/crds"
   ;;
 registry)
-  log "building the CNCF Distribution registry from the Go module proxy (cold: ~1 min)"
+  log "building the CNCF Distribution and olareg registries from the Go module proxy (cold: ~1 min)"
   (cd "$mod" && go build -trimpath -ldflags "-s -w" -o "$tmp/registry" github.com/distribution/distribution/v3/cmd/registry)
+  (cd "$mod" && go build -trimpath -ldflags "-s -w" -o "$tmp/olareg" github.com/olareg/olareg/cmd/olareg)
   ;;
 kustomize)
   log "building Flux's kustomize-controller from the Go module proxy (cold: ~5 min)"

@@ -1,11 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"image/color"
+	"image/png"
+	"net/url"
+	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	oscalTypes "github.com/defenseunicorns/go-oscal/src/types/oscal-1-1-3"
 	"k8s.io/client-go/tools/clientcmd"
@@ -118,10 +126,143 @@ func TestEvidenceCommands(t *testing.T) {
 			t.Errorf("the page has no table for %s", p.ID)
 		}
 	}
+	checkPageInChromium(t, filepath.Join(dir, "report.html"), page, &summary)
 	if md, _, code := run(t, "", "evidence", "report", ref, "--key", key+".pub", "-o", "markdown"); code != 0 || !strings.Contains(md, "4 verified records") {
 		t.Errorf("evidence report -o markdown: exit %d\n%s", code, md)
 	}
 	if out, _, code := run(t, "", "evidence", "list", ref, "--key", key+".pub"); code != 0 || strings.Count(out, "verified") != 4 {
 		t.Errorf("evidence list (text): exit %d\n%s", code, out)
 	}
+}
+
+// checkPageInChromium opens the audit page in a real headless Chromium: it asks for nothing
+// but itself, it renders (a screenshot with the pass and fail colours of its cells), and the
+// text a person reads on it — totals, per cluster counts, per point and control the status
+// of every run, the failing checks listed — is the JSON summary's.
+func checkPageInChromium(t *testing.T, path, page string, summary *evidence.Summary) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(page), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := testenv.OpenInChromium(t, path, 1280, 900)
+	var seen struct {
+		Totals   string     `json:"totals"`
+		Clusters [][]string `json:"clusters"`
+		Points   []struct {
+			ID   string     `json:"id"`
+			Head []string   `json:"head"`
+			Rows [][]string `json:"rows"`
+		} `json:"points"`
+		Failing map[string]int `json:"failing"`
+	}
+	b.Eval(`(() => {
+		const text = e => e.innerText.trim();
+		const cells = tr => [...tr.cells].map(text);
+		const failing = {};
+		for (const d of document.querySelectorAll("div[id$='-failing']")) failing[d.id] = d.querySelectorAll("li").length;
+		return {
+			totals: text(document.getElementById("totals")),
+			clusters: [...document.querySelectorAll("#clusters tr.cluster")].map(cells),
+			points: [...document.querySelectorAll("table.point")].map(tb => ({
+				id: tb.dataset.point,
+				head: cells(tb.rows[0]),
+				rows: [...tb.rows].slice(1).map(cells),
+			})),
+			failing,
+		};
+	})()`, &seen)
+	if want := fmt.Sprintf("%d verified records", summary.Records); !strings.HasPrefix(seen.Totals, want) {
+		t.Errorf("the page reads %q, want %q first", seen.Totals, want)
+	}
+	if len(seen.Clusters) != len(summary.Clusters) {
+		t.Fatalf("the page shows %d clusters, the JSON %d", len(seen.Clusters), len(summary.Clusters))
+	}
+	for i, c := range summary.Clusters {
+		last := c.Runs[len(c.Runs)-1]
+		want := []string{c.Name, strconv.Itoa(len(c.Runs)), strconv.Itoa(c.Passed), strconv.Itoa(c.Failed), last.Result + " " + last.At.UTC().Format(time.RFC3339)}
+		if !reflect.DeepEqual(seen.Clusters[i], want) {
+			t.Errorf("cluster row %d reads %q, the JSON says %q", i, seen.Clusters[i], want)
+		}
+	}
+	if len(seen.Points) != len(summary.Points) {
+		t.Fatalf("the page shows %d TSC points, the JSON %d", len(seen.Points), len(summary.Points))
+	}
+	colours := map[string]bool{}
+	failures := 0
+	for i, p := range summary.Points {
+		got := seen.Points[i]
+		head := []string{"control"}
+		for _, c := range summary.Clusters {
+			head = append(head, c.Name)
+		}
+		if got.ID != p.ID || !reflect.DeepEqual(got.Head, head) || len(got.Rows) != len(p.Controls) {
+			t.Errorf("point %s on the page: %+v", p.ID, got)
+			continue
+		}
+		for j, c := range p.Controls {
+			want := []string{strings.TrimSpace(c.ID + " " + c.Title)}
+			for _, runs := range c.Statuses {
+				shown := make([]string, 0, len(runs))
+				for _, st := range runs {
+					if st == "" {
+						st = "–"
+					}
+					colours[st] = true
+					shown = append(shown, st)
+				}
+				want = append(want, strings.Join(shown, " "))
+			}
+			if !reflect.DeepEqual(got.Rows[j], want) {
+				t.Errorf("%s %s reads %q on the page, the JSON says %q", p.ID, c.ID, got.Rows[j], want)
+			}
+			if len(c.Failing) > 0 {
+				failures++
+				anchor := strings.NewReplacer(".", "-", " ", "-", "/", "-", ":", "-").Replace(strings.ToLower(p.ID + "-" + c.ID + "-failing"))
+				if seen.Failing[anchor] != len(c.Failing) {
+					t.Errorf("%s %s: the page lists %d failing checks, the JSON %d", p.ID, c.ID, seen.Failing[anchor], len(c.Failing))
+				}
+			}
+		}
+	}
+	if len(seen.Failing) != failures {
+		t.Errorf("the page has %d failing lists, the JSON %d", len(seen.Failing), failures)
+	}
+	self := (&url.URL{Scheme: "file", Path: path}).String()
+	for _, r := range b.Requests() {
+		if r != self {
+			t.Errorf("the page asked for %s: it must need nothing but itself", r)
+		}
+	}
+	shot := b.Screenshot()
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("the screenshot: %v", err)
+	}
+	if err := os.WriteFile(path+".png", shot, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The page's stylesheet colours pass and fail cells; both must be on screen when the JSON
+	// has them.
+	want := map[string]color.RGBA{"pass": {0xdf, 0xf0, 0xd8, 0xff}, "fail": {0xf2, 0xde, 0xde, 0xff}}
+	found := map[string]int{}
+	bounds := img.Bounds()
+	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
+		for x := bounds.Min.X; x < bounds.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			for name, c := range want {
+				if uint8(r>>8) == c.R && uint8(g>>8) == c.G && uint8(bl>>8) == c.B {
+					found[name]++
+				}
+			}
+		}
+	}
+	for name := range want {
+		if colours[name] && found[name] == 0 {
+			t.Errorf("the screenshot (%dx%d) shows no %s cell, though the page has one", bounds.Dx(), bounds.Dy(), name)
+		}
+	}
+	if bounds.Dy() < 300 || (found["pass"] == 0 && found["fail"] == 0) {
+		t.Errorf("the screenshot is %dx%d with no status cells: the page did not render", bounds.Dx(), bounds.Dy())
+	}
+	t.Logf("chromium rendered the page %dx%d: %d pass and %d fail pixels; %d requests", bounds.Dx(), bounds.Dy(), found["pass"], found["fail"], len(b.Requests()))
 }

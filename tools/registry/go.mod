@@ -1,9 +1,13 @@
-// Module registry builds the CNCF Distribution registry that registry tests start.
+// Module registry builds the registries tests start: CNCF Distribution (no referrers API)
+// and olareg (OCI 1.1 referrers API).
 module bulwark.dev/bulwark/tools/registry
 
 go 1.26.0
 
-require github.com/distribution/distribution/v3 v3.1.0
+require (
+	github.com/distribution/distribution/v3 v3.1.0
+	github.com/olareg/olareg v0.1.2
+)
 
 require (
 	cel.dev/expr v0.25.1 // indirect
