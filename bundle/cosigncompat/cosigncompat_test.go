@@ -4,12 +4,15 @@ package cosigncompat
 import (
 	"context"
 	"crypto"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	sigstoresig "github.com/sigstore/sigstore/pkg/signature"
 
@@ -100,7 +103,18 @@ func registryClient(t testing.TB) *oci.Client {
 // pushed bundle and checks it with cosign.VerifyImageAttestations, the code behind `cosign
 // verify-attestation --key cosign.pub --insecure-ignore-tlog`, with cosign's in-toto subject
 // check: cosign accepts both statements with the right key, and refuses them with another.
+// The record's OCI 1.1 referrer, found with cosign's referrers client (the API on olareg,
+// the tag schema on Distribution), passes the same verification.
 func TestCosignVerifiesBulwarkEvidence(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		referrers bool
+	}{{"tag schema fallback", false}, {"referrers API", true}} {
+		t.Run(tc.name, func(t *testing.T) { cosignVerifiesEvidence(t, tc.referrers) })
+	}
+}
+
+func cosignVerifiesEvidence(t *testing.T, referrersAPI bool) {
 	ctx := context.Background()
 	p, cat, err := pipeline.Load(filepath.Join("..", "..", "examples", "payments.yaml"), nil)
 	if err != nil {
@@ -110,7 +124,7 @@ func TestCosignVerifiesBulwarkEvidence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{Referrers: referrersAPI})
 	d, err := registryClient(t).Push(ctx, b, reg.Ref("policies/payments:1.0.0"), oci.PushOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -145,10 +159,37 @@ func TestCosignVerifiesBulwarkEvidence(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		atts, _, err := cosign.VerifyImageAttestations(ctx, ref, &cosign.CheckOpts{
-			SigVerifier: verifier, IgnoreTlog: true, ClaimVerifier: cosign.IntotoSubjectClaimVerifier,
-		})
-		return len(atts), err
+		co := &cosign.CheckOpts{SigVerifier: verifier, IgnoreTlog: true, ClaimVerifier: cosign.IntotoSubjectClaimVerifier}
+		atts, _, err := cosign.VerifyImageAttestations(ctx, ref, co)
+		if err != nil {
+			return len(atts), err
+		}
+		// The referrer: listed by cosign's referrers client, its envelopes read as cosign
+		// reads an attestation image, and verified by the same code.
+		dg := ref.(name.Digest)
+		idx, err := ociremote.Referrers(dg, signature.AttestationArtifactType)
+		if err != nil {
+			return 0, err
+		}
+		if len(idx.Manifests) != 1 {
+			return 0, fmt.Errorf("%d attestation referrers, want 1", len(idx.Manifests))
+		}
+		h, err := v1.NewHash(dg.DigestStr())
+		if err != nil {
+			return 0, err
+		}
+		referred, err := ociremote.Signatures(dg.Context().Digest(idx.Manifests[0].Digest.String()))
+		if err != nil {
+			return 0, err
+		}
+		fromReferrer, _, err := cosign.VerifyImageAttestation(ctx, referred, h, co)
+		if err != nil {
+			return 0, fmt.Errorf("the referrer: %w", err)
+		}
+		if len(fromReferrer) != len(atts) {
+			return 0, fmt.Errorf("%d attestations in the referrer, %d in the tag", len(fromReferrer), len(atts))
+		}
+		return len(atts), nil
 	}
 	if n, err := check(pub); err != nil || n != 2 {
 		t.Fatalf("cosign verify-attestation: %d attestations, %v; want the summary and the detail", n, err)

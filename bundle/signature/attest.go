@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -110,23 +109,31 @@ type Statement struct {
 }
 
 // Attest signs statements (in-toto statements about the artifact at d) and attaches them to
-// d in cosign's attestation layout, in one manifest, keeping every attestation already
-// attached. As with Sign, only a 404 means there are none yet; the registry stores the new
-// manifest whole before the tag moves to it, so a reader sees all of them or none.
+// d twice over, both in one manifest each, so no reader sees one statement without the
+// others: as an OCI 1.1 referrer (see referrer.go), and in cosign's attestation tag, keeping
+// every attestation already attached there, which `cosign verify-attestation` reads. As with
+// Sign, only a 404 means there are none yet; the registry stores each manifest whole before
+// a tag or index names it.
 func Attest(ctx context.Context, c *oci.Client, d name.Digest, statements []Statement, signer Signer) error {
 	tag := attestationTag(d)
 	var adds []mutate.Addendum
+	var layers []v1.Layer
+	var annotations []map[string]string
 	for _, st := range statements {
 		envelope, err := SignStatement(st.Payload, signer)
 		if err != nil {
 			return err
 		}
-		adds = append(adds, mutate.Addendum{
-			Layer: static.NewLayer(envelope, DSSEMediaType),
-			// cosign marks attestation layers with an empty signature annotation: the
-			// signature is inside the envelope.
-			Annotations: map[string]string{SignatureAnnotation: "", PredicateAnnotation: st.PredicateType},
-		})
+		l := static.NewLayer(envelope, DSSEMediaType)
+		// cosign marks attestation layers with an empty signature annotation: the
+		// signature is inside the envelope.
+		a := map[string]string{SignatureAnnotation: "", PredicateAnnotation: st.PredicateType}
+		adds = append(adds, mutate.Addendum{Layer: l, Annotations: a})
+		layers = append(layers, l)
+		annotations = append(annotations, a)
+	}
+	if _, err := writeReferrer(ctx, c, d, layers, annotations); err != nil {
+		return err
 	}
 	// The tag is read, extended and written: another writer in between would have its
 	// record dropped by ours, or ours by theirs. After writing, read back; while what the
@@ -182,8 +189,11 @@ func Attest(ctx context.Context, c *oci.Client, d name.Digest, statements []Stat
 		if !missing {
 			return nil
 		}
-		if attempt == 4 {
+		if attempt == contendedAttempts-1 {
 			return fmt.Errorf("attaching to %s: other writers kept replacing the attestations; try again", d)
+		}
+		if err := backOff(ctx, attempt); err != nil {
+			return err
 		}
 	}
 }
@@ -206,41 +216,41 @@ type Attestation struct {
 	PredicateType string
 	// Envelope is the DSSE envelope as stored.
 	Envelope []byte
+	// Digest is the envelope's blob digest: a record found both as a referrer and in the
+	// cosign tag is one record.
+	Digest v1.Hash
 }
 
 // Attestations reads every envelope attached to d, unverified; OpenEnvelope checks each.
-// An artifact without attestations has none (no error).
+// It reads both places Attest writes — the referrers (API or tag schema) and cosign's tag —
+// and lists each envelope once: a record that one place lost (a concurrent writer's tag
+// update) is still found in the other, and a changed copy in one place is listed beside the
+// signed original, not instead of it. An artifact without attestations has none (no error).
 func Attestations(ctx context.Context, c *oci.Client, d name.Digest) ([]Attestation, error) {
+	groups, err := referrerAttestations(ctx, c, d)
+	if err != nil {
+		return nil, err
+	}
 	img, err := remote.Image(attestationTag(d), c.RemoteOptions(ctx)...)
-	if err != nil {
-		if notFound(err) {
-			return nil, nil
+	switch {
+	case err == nil:
+		tagged, err := envelopesOf(img)
+		if err != nil {
+			return nil, c.WrapError("reading the attestations of", d, err)
 		}
+		groups = append(groups, tagged)
+	case !notFound(err):
 		return nil, c.WrapError("reading the attestations of", d, err)
 	}
-	m, err := img.Manifest()
-	if err != nil {
-		return nil, c.WrapError("reading the attestations of", d, err)
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		return nil, c.WrapError("reading the attestations of", d, err)
-	}
+	seen := map[v1.Hash]bool{}
 	var out []Attestation
-	for i, desc := range m.Layers {
-		if desc.MediaType != DSSEMediaType || i >= len(layers) {
-			continue
+	for _, g := range groups {
+		for _, a := range g {
+			if !seen[a.Digest] {
+				seen[a.Digest] = true
+				out = append(out, a)
+			}
 		}
-		rc, err := layers[i].Uncompressed()
-		if err != nil {
-			return nil, c.WrapError("reading the attestations of", d, err)
-		}
-		body, err := io.ReadAll(io.LimitReader(rc, 16<<20))
-		rc.Close()
-		if err != nil {
-			return nil, c.WrapError("reading the attestations of", d, err)
-		}
-		out = append(out, Attestation{PredicateType: desc.Annotations[PredicateAnnotation], Envelope: body})
 	}
 	return out, nil
 }

@@ -205,7 +205,7 @@ Exit codes: 0 converged; 1 not converged (the report says what to fix); 2 bad in
 	cmd.Flags().BoolVar(&probe, "probe", false, "also send each enforcing control's deny and admit fixtures to admission as server-side dry runs (nothing is stored; needs the "+verify.ProbeRoleName+" role of "+verify.RoleFile+"); on by default with --evidence or --attest")
 	cmd.Flags().BoolVar(&requireCompliant, "require-compliant", false, "fail (exit 1) when the policy engine's reports hold a failing result for a bundle policy (default: a warning)")
 	cmd.Flags().StringVar(&evidenceDir, "evidence", "", "write each cluster's verification as in-toto statements (SLSA verification summary and Bulwark's per-control detail) to this directory")
-	cmd.Flags().StringVar(&attestKey, "attest", "", "sign each cluster's verification with this cosign private key ($COSIGN_PASSWORD) and attach it to the bundle digest in the registry (cosign verify-attestation reads it)")
+	cmd.Flags().StringVar(&attestKey, "attest", "", "sign each cluster's verification with this cosign private key ($COSIGN_PASSWORD) and attach it to the bundle digest in the registry, as an OCI 1.1 referrer and in cosign's .att tag (cosign verify-attestation reads it)")
 	cmd.Flags().StringVar(&inCluster, "in-cluster", "", "verify the cluster this pod runs in (its service account), named NAME in reports and evidence; see 'bulwark gitops verify-job'")
 	cmd.Flags().StringVar(&verifyKey, "verify-key", "", "refuse the bundle (exit 1) unless signed with this cosign public key")
 	outputFlag(cmd, &format, "text", output.Formats...)

@@ -18,19 +18,25 @@ import (
 type RegistryOptions struct {
 	Username string
 	Password string
+	// Referrers starts olareg, which serves the OCI 1.1 referrers API, instead of
+	// Distribution, which does not (clients fall back to the referrers tag schema). olareg
+	// has no authentication: not with Username.
+	Referrers bool
 }
 
-// Registry is a running CNCF Distribution registry on 127.0.0.1, plain HTTP, with
-// filesystem storage in a scratch directory removed after the test, and deletes enabled.
+// Registry is a running CNCF Distribution registry (or olareg, with Referrers) on
+// 127.0.0.1, plain HTTP, with filesystem storage in a scratch directory removed after the
+// test, and deletes enabled.
 type Registry struct {
 	// Addr is 127.0.0.1:PORT, the registry host of its references.
 	Addr string
 	// Options are the credentials it was started with.
 	Options RegistryOptions
 
-	t   testing.TB
-	bin string
-	cfg string
+	t    testing.TB
+	bin  string
+	args []string
+	dir  string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -46,6 +52,17 @@ func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	dir := tempDir(t, "", "registry")
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	port := freePort(t)
+	if opts.Referrers {
+		if opts.Username != "" {
+			t.Fatal("olareg, the registry with the referrers API, has no authentication")
+		}
+		r := &Registry{Addr: fmt.Sprintf("127.0.0.1:%d", port), Options: opts, t: t, dir: dir,
+			bin:  filepath.Join(ToolsBin(t, "registry"), "olareg"),
+			args: []string{"serve", "--addr", "127.0.0.1", "--port", fmt.Sprint(port), "--dir", filepath.Join(dir, "data"), "--api-delete"}}
+		t.Cleanup(r.Stop)
+		r.start()
+		return r
+	}
 	auth := ""
 	if opts.Username != "" {
 		hash, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
@@ -75,7 +92,7 @@ http:
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatalf("writing the registry config: %v", err)
 	}
-	r := &Registry{Addr: fmt.Sprintf("127.0.0.1:%d", port), Options: opts, t: t, bin: bin, cfg: cfg}
+	r := &Registry{Addr: fmt.Sprintf("127.0.0.1:%d", port), Options: opts, t: t, bin: bin, dir: dir, args: []string{"serve", cfg}}
 	t.Cleanup(r.Stop)
 	r.start()
 	return r
@@ -87,7 +104,7 @@ func (r *Registry) start() {
 	defer r.mu.Unlock()
 	// The registry reads REGISTRY_* as configuration, and would export traces by default.
 	env := append(cleanEnv("REGISTRY_", "OTEL_"), "OTEL_TRACES_EXPORTER=none")
-	cmd := process(r.t, "registry", env, r.bin, "serve", r.cfg)
+	cmd := process(r.t, filepath.Base(r.bin), env, r.bin, r.args...)
 	r.cmd, r.log = cmd, cmd.Stdout.(*os.File).Name()
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()

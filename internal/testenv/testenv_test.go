@@ -274,7 +274,7 @@ func TestHelperHoldsServers(t *testing.T) {
 	for _, pid := range []int{c.etcd.Process.Pid, c.kube.Process.Pid, r.cmd.Process.Pid} {
 		fmt.Printf("holding pid=%d\n", pid)
 	}
-	fmt.Printf("holding file=%s\nholding file=%s\nholding file=%s\nholding ready\n", c.etcdData, c.dir, filepath.Dir(r.cfg))
+	fmt.Printf("holding file=%s\nholding file=%s\nholding file=%s\nholding ready\n", c.etcdData, c.dir, r.dir)
 	select {}
 }
 
