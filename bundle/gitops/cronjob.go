@@ -32,6 +32,10 @@ type VerifyJobOptions struct {
 	RegistrySecret string
 	// Probe also sends the enforcement probes (binds the probe role).
 	Probe bool
+	// ProbeRBAC also binds the RBAC probes' role (escalate and bind on RBAC objects, as
+	// powerful as cluster-admin), without which the IAM-01..03 and SEC-02 probes are reported
+	// as not sent. Needs Probe.
+	ProbeRBAC bool
 }
 
 // The paths the job mounts its secrets at.
@@ -51,6 +55,8 @@ func VerifyJob(o VerifyJobOptions) ([]runtime.Object, error) {
 		return nil, fmt.Errorf("a cluster name is required: it names the cluster in reports and evidence")
 	case o.Image == "":
 		return nil, fmt.Errorf("an image is required: a bulwark image, by digest (REG/REPO@sha256:...)")
+	case o.ProbeRBAC && !o.Probe:
+		return nil, fmt.Errorf("the RBAC probes' role is for probes: --probe-rbac needs --probe")
 	}
 	if o.Namespace == "" {
 		o.Namespace = "bulwark-system"
@@ -77,6 +83,9 @@ func VerifyJob(o VerifyJobOptions) ([]runtime.Object, error) {
 	if o.Probe {
 		args = append(args, "--probe")
 		objs = append(objs, binding("bulwark-verify-probe"))
+		if o.ProbeRBAC {
+			objs = append(objs, binding("bulwark-verify-probe-rbac"))
+		}
 	}
 	no, yes := false, true
 	uid := int64(65532)

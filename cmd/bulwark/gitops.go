@@ -120,6 +120,7 @@ push to the bundle's repository for --registry-secret. The pod meets Pod Securit
 	verifyJob.Flags().StringVar(&job.AttestSecret, "attest-secret", "", "Secret with cosign.key and cosign.password: sign and attach every run's record")
 	verifyJob.Flags().StringVar(&job.RegistrySecret, "registry-secret", "", "kubernetes.io/dockerconfigjson Secret with pull and push credentials")
 	verifyJob.Flags().BoolVar(&job.Probe, "probe", false, "also send the enforcement probes (binds bulwark-verify-probe)")
+	verifyJob.Flags().BoolVar(&job.ProbeRBAC, "probe-rbac", false, "with --probe, also bind bulwark-verify-probe-rbac (escalate and bind on RBAC objects: as powerful as cluster-admin), without which the IAM-01..03 and SEC-02 probes are not sent")
 	cmd.AddCommand(flux, argo, verifyJob)
 	return cmd
 }

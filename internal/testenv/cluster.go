@@ -156,14 +156,14 @@ func (c *Cluster) UserConfig(t testing.TB, user string, groups ...string) *rest.
 	}
 }
 
-// WriteKubeconfig writes a kubeconfig for cfg whose only context, also the current one, is
+// WriteKubeconfig writes a kubeconfig for cfg (client certificate or bearer token) whose only context, also the current one, is
 // named context, and returns its path. Each call writes a new file, so parallel tests never
 // overwrite each other's.
 func (c *Cluster) WriteKubeconfig(t testing.TB, context string, cfg *rest.Config) string {
 	t.Helper()
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos[context] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
+	kc.AuthInfos[context] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
 	kc.Contexts[context] = &clientcmdapi.Context{Cluster: "test", AuthInfo: context}
 	kc.CurrentContext = context
 	f, err := os.CreateTemp(c.dir, "kubeconfig-"+context+"-*")
