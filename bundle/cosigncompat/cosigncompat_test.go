@@ -2,15 +2,23 @@
 package cosigncompat
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"fmt"
+	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -200,5 +208,51 @@ func cosignVerifiesEvidence(t *testing.T, referrersAPI bool) {
 	}
 	if n, err := check(otherPub); err == nil {
 		t.Fatalf("cosign accepted %d attestations with another key", n)
+	}
+
+	// One byte changed in the detail envelope (cosign's tag rewritten by someone with push
+	// rights but not the key): cosign accepts only the untouched summary.
+	tag := d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1) + ".att")
+	img, err := remote.Image(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := img.Manifest()
+	layers, _ := img.Layers()
+	var rebuilt v1.Image = mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	for i, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Layers[i].Annotations[signature.PredicateAnnotation] == evidence.PredicateType {
+			at := bytes.Index(body, []byte(`"payload":"`)) + len(`"payload":"`) + 40
+			if body[at] == 'A' {
+				body[at] = 'B'
+			} else {
+				body[at] = 'A'
+			}
+		}
+		if rebuilt, err = mutate.Append(rebuilt, mutate.Addendum{Layer: static.NewLayer(body, m.Layers[i].MediaType), Annotations: m.Layers[i].Annotations}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := remote.Write(tag, rebuilt); err != nil {
+		t.Fatal(err)
+	}
+	pubKey, _ := cryptoutils.UnmarshalPEMToPublicKey(pub)
+	verifier, _ := sigstoresig.LoadVerifier(pubKey, crypto.SHA256)
+	ref, _ := name.ParseReference(d.String(), name.Insecure)
+	atts, _, err := cosign.VerifyImageAttestations(ctx, ref, &cosign.CheckOpts{SigVerifier: verifier, IgnoreTlog: true, ClaimVerifier: cosign.IntotoSubjectClaimVerifier})
+	if err != nil || len(atts) != 1 {
+		t.Fatalf("cosign after one byte of the detail changed: %d attestations, %v; want the summary alone", len(atts), err)
+	}
+	if pt, _ := atts[0].Annotations(); pt[signature.PredicateAnnotation] != evidence.VSAPredicateType {
+		t.Errorf("cosign accepted %v, not the summary", pt)
 	}
 }
