@@ -23,6 +23,7 @@ import (
 	"bulwark.dev/bulwark/bundle"
 	"bulwark.dev/bulwark/bundle/oci"
 	"bulwark.dev/bulwark/bundle/signature"
+	"bulwark.dev/bulwark/catalogue"
 	"bulwark.dev/bulwark/evidence"
 	"bulwark.dev/bulwark/internal/exitcode"
 	"bulwark.dev/bulwark/internal/testenv"
@@ -49,35 +50,8 @@ func TestRecordsBesideTheBundle(t *testing.T) {
 
 func recordsBesideTheBundle(t *testing.T, referrersAPI bool) {
 	ctx := context.Background()
-	p, cat, err := pipeline.Load(filepath.Join("..", "examples", "payments.yaml"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := pipeline.Build(p, cat, "1.0.0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{Referrers: referrersAPI})
-	c, err := oci.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := c.Push(ctx, b, reg.Ref("policies/payments:1.0.0"), oci.PushOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, pub, err := signature.GenerateKeyPair([]byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := signature.LoadSigner(priv, []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := signature.LoadVerifier(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := pushedBundle(t, referrersAPI)
+	c, d, b, cat, signer, verifier := f.c, f.d, f.b, f.cat, f.signer, f.verifier
 	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	for i, cluster := range []string{"prod-eu", "prod-us", "prod-eu", "prod-us"} {
 		if err := evidence.Push(ctx, c, d, statements(t, b, d.DigestStr(), cat.Version, cluster, t0.Add(time.Duration(i)*time.Hour), i != 3), signer); err != nil {
@@ -113,7 +87,7 @@ func recordsBesideTheBundle(t *testing.T, referrersAPI bool) {
 		// fallback tag exists; where it does not, the referrers tag schema's index lists them.
 		fallback := d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1))
 		_, fallbackErr := remote.Index(fallback, c.RemoteOptions(ctx)...)
-		resp, err := http.Get("http://" + reg.Addr + "/v2/" + d.Context().RepositoryStr() + "/referrers/" + d.DigestStr())
+		resp, err := http.Get("http://" + d.RegistryStr() + "/v2/" + d.Context().RepositoryStr() + "/referrers/" + d.DigestStr())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,29 +221,8 @@ func TestConcurrentVerificationsKeepEveryRecord(t *testing.T) {
 
 func concurrentVerifications(t *testing.T, referrersAPI bool) {
 	ctx := context.Background()
-	p, cat, err := pipeline.Load(filepath.Join("..", "examples", "payments.yaml"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := pipeline.Build(p, cat, "1.0.0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{Referrers: referrersAPI})
-	c, err := oci.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := c.Push(ctx, b, reg.Ref("policies/payments:1.0.0"), oci.PushOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, pub, _ := signature.GenerateKeyPair([]byte("pw"))
-	signer, err := signature.LoadSigner(priv, []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, _ := signature.LoadVerifier(pub)
+	f := pushedBundle(t, referrersAPI)
+	c, d, b, cat, signer, verifier := f.c, f.d, f.b, f.cat, f.signer, f.verifier
 	const writers = 8
 	errs := make(chan error, writers)
 	for i := 0; i < writers; i++ {
@@ -288,6 +241,51 @@ func concurrentVerifications(t *testing.T, referrersAPI bool) {
 	if len(records) != writers || refused(records) != 0 {
 		t.Fatalf("%d records after %d concurrent verifications: %+v", len(records), writers, records)
 	}
+}
+
+// fixture is a bundle pushed to a real registry (with or without the referrers API) and a
+// key pair to sign its records.
+type fixture struct {
+	c        *oci.Client
+	d        name.Digest
+	b        *bundle.Bundle
+	cat      *catalogue.Catalogue
+	signer   signature.Signer
+	verifier signature.Verifier
+}
+
+func pushedBundle(t *testing.T, referrersAPI bool) fixture {
+	t.Helper()
+	p, cat, err := pipeline.Load(filepath.Join("..", "examples", "payments.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := pipeline.Build(p, cat, "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{Referrers: referrersAPI})
+	c, err := oci.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Push(context.Background(), b, reg.Ref("policies/payments:1.0.0"), oci.PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, pub, err := signature.GenerateKeyPair([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := signature.LoadSigner(priv, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := signature.LoadVerifier(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fixture{c, d, b, cat, signer, verifier}
 }
 
 func statements(t *testing.T, b *bundle.Bundle, digest, catalogue, cluster string, at time.Time, converged bool) *evidence.Statements {
