@@ -1,0 +1,19 @@
+// Command argokustomize is the kustomize CLI, v5.8.3 (sigs.k8s.io/kustomize/kustomize/v5's
+// own main, verbatim): the binary Argo CD's repo-server runs as "kustomize" from PATH when
+// a source has a kustomization.yaml. It is a module of its own, not part of
+// bundle/argocdcompat, because kustomize v5.8.3 needs kustomize/api v0.21.3 and Argo CD
+// v3.6.1 is built against v0.21.1: one module graph would change the library Argo CD runs.
+package main
+
+import (
+	"os"
+
+	"sigs.k8s.io/kustomize/kustomize/v5/commands"
+)
+
+func main() {
+	if err := commands.NewDefaultCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
