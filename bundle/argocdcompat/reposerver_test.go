@@ -151,6 +151,7 @@ func TestRepoServerGeneratesTheBundle(t *testing.T) {
 			if len(got) != len(want) {
 				t.Errorf("Argo CD renders %d objects, the bundle has %d", len(got), len(want))
 			}
+			t.Logf("Argo CD rendered %d objects at %s, the bundle's %d", len(got), res.Revision, len(want))
 		})
 	}
 }
