@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -169,6 +170,44 @@ func bundleObjects(t *testing.T, b *bundle.Bundle) map[string]map[string]any {
 		t.Fatal("the bundle has no objects: the comparison would prove nothing")
 	}
 	return out
+}
+
+// sameObjects reports every difference between the objects who renders and the bundle's:
+// one missing, one extra, one rendered twice, one changed, or the bundle index rendered (it
+// would be applied to the cluster).
+func sameObjects(t *testing.T, who string, rendered []map[string]any, want map[string]map[string]any) {
+	t.Helper()
+	got := map[string]map[string]any{}
+	for _, o := range rendered {
+		k := objKey(o)
+		if o["kind"] == bundle.IndexKind || o["apiVersion"] == bundle.IndexAPIVersion {
+			t.Errorf("%s renders the bundle index %s: it would apply it to the cluster", who, k)
+		}
+		if _, dup := got[k]; dup {
+			t.Errorf("%s renders %s twice", who, k)
+		}
+		got[k] = o
+	}
+	for _, k := range sortedKeys(want) {
+		g, ok := got[k]
+		if !ok {
+			t.Errorf("%s does not render %s", who, k)
+			continue
+		}
+		if !reflect.DeepEqual(g, want[k]) {
+			gy, _ := yaml.Marshal(g)
+			wy, _ := yaml.Marshal(want[k])
+			t.Errorf("%s renders %s differently:\n--- %s\n%s\n--- bundle\n%s", who, k, who, gy, wy)
+		}
+	}
+	for _, k := range sortedKeys(got) {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s renders %s, which is not in the bundle", who, k)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%s renders %d objects, the bundle has %d", who, len(got), len(want))
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

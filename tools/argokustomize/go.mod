@@ -1,5 +1,5 @@
 // Module argokustomize builds the kustomize CLI that bundle/argocdcompat puts on PATH for Argo
-// CD's repo-server (tools/build.sh tools/argokustomize CACHE).
+// CD's repo-server (tools/build.sh tools/argokustomize CACHE). Go 1.27: GOTOOLCHAIN=go1.27.3.
 module bulwark.dev/bulwark/tools/argokustomize
 
 go 1.27.0
