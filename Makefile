@@ -33,7 +33,7 @@ define tool
 	@ln -sfn "$$(tools/build.sh tools/$(1) $(TOOLS_CACHE))" .tools-$(1)-bin
 endef
 
-tools: ## build the real servers tests start (kube-apiserver, etcd, kubectl, registry, Kyverno CLI and controllers, Flux's source- and kustomize-controller)
+tools: ## build the real servers tests start (kube-apiserver, etcd, kubectl, registries, Kyverno CLI and controllers, Flux's source- and kustomize-controller, the kustomize CLI Argo CD runs)
 	@echo "==> tools: the real servers tests start, built from the Go module proxy and cached in"
 	@echo "    $(TOOLS_CACHE) by the hash of each tool's go.mod and go.sum"
 	@echo "    (cold ~35 min on 2 cores, once per machine; warm well under a second)"
