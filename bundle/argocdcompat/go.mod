@@ -9,6 +9,7 @@ toolchain go1.27.3
 
 require (
 	bulwark.dev/bulwark v0.0.0
+	github.com/alicebob/miniredis/v2 v2.39.0
 	github.com/argoproj/argo-cd/v3 v3.6.1
 	github.com/google/go-containerregistry v0.22.1
 	k8s.io/apimachinery v0.37.0
@@ -145,6 +146,7 @@ require (
 	github.com/x448/float16 v0.8.4 // indirect
 	github.com/xanzy/ssh-agent v0.3.3 // indirect
 	github.com/xlab/treeprint v1.2.0 // indirect
+	github.com/yuin/gopher-lua v1.1.2 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.71.0 // indirect
 	go.opentelemetry.io/otel v1.46.0 // indirect
