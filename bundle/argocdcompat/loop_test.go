@@ -377,7 +377,10 @@ func TestArgoCDLoop(t *testing.T) {
 
 	repoAddr := fmt.Sprintf("127.0.0.1:%d", loopFreePort(t))
 	_, repoPort, _ := net.SplitHostPort(repoAddr)
-	rs := startArgo(t, bin, "argocd-repo-server", []string{"ARGOCD_GPG_ENABLED=false"},
+	// The repo-server's git credential socket defaults to /tmp/reposerver-ask-pass.sock
+	// (util/askpass/common.go): one per test, so runs side by side do not share it.
+	askpass := filepath.Join(t.TempDir(), "ask-pass.sock")
+	rs := startArgo(t, bin, "argocd-repo-server", []string{"ARGOCD_GPG_ENABLED=false", "ARGOCD_ASK_PASS_SOCK=" + askpass},
 		"--disable-tls", "--client-ca-path=", "--address", "127.0.0.1", "--port", repoPort,
 		"--metrics-address", "127.0.0.1", "--metrics-port", fmt.Sprint(loopFreePort(t)),
 		"--redis", redis.Addr(), "--parallelismlimit", "2",
