@@ -12,7 +12,9 @@ require (
 	github.com/alicebob/miniredis/v2 v2.39.0
 	github.com/argoproj/argo-cd/v3 v3.6.1
 	github.com/google/go-containerregistry v0.22.1
+	k8s.io/api v0.37.0
 	k8s.io/apimachinery v0.37.0
+	k8s.io/client-go v0.37.0
 	sigs.k8s.io/yaml v1.6.0
 )
 
@@ -179,11 +181,9 @@ require (
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	istio.io/api v1.31.3-0.20261021173654-6bc70d5e00c2 // indirect
 	istio.io/client-go v1.31.4 // indirect
-	k8s.io/api v0.37.0 // indirect
 	k8s.io/apiextensions-apiserver v0.37.0 // indirect
 	k8s.io/apiserver v0.37.0 // indirect
 	k8s.io/cli-runtime v0.37.0 // indirect
-	k8s.io/client-go v0.37.0 // indirect
 	k8s.io/component-base v0.37.0 // indirect
 	k8s.io/component-helpers v0.37.0 // indirect
 	k8s.io/controller-manager v0.37.0 // indirect
