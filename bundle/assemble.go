@@ -5,8 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"sigs.k8s.io/yaml"
-
+	"bulwark.dev/bulwark/internal/canonyaml"
 	"bulwark.dev/bulwark/profile"
 )
 
@@ -81,7 +80,7 @@ func Assemble(h Header, objects []Object) (*Bundle, error) {
 		return nil, err
 	}
 	b.Files[KustomizeFile] = kust
-	index, err := yaml.Marshal(idx)
+	index, err := canonyaml.Marshal(idx)
 	if err != nil {
 		return nil, fmt.Errorf("serialising the bundle index: %w", err)
 	}
@@ -101,5 +100,5 @@ type kustomization struct {
 // kustomization says anything else (patches, other resources, generators) is refused when
 // read, since it would change what the cluster receives without the index knowing.
 func Kustomization(paths []string) ([]byte, error) {
-	return yaml.Marshal(kustomization{"kustomize.config.k8s.io/v1beta1", "Kustomization", paths})
+	return canonyaml.Marshal(kustomization{"kustomize.config.k8s.io/v1beta1", "Kustomization", paths})
 }

@@ -1,14 +1,13 @@
 package generated
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/yaml"
 
+	"bulwark.dev/bulwark/internal/canonyaml"
 	"bulwark.dev/bulwark/profile"
 )
 
@@ -29,28 +28,21 @@ type Object struct {
 	Controls []string
 }
 
-// Marshal renders a typed object as YAML with sorted keys, without status or the null
-// creationTimestamp that typed objects carry.
+// Marshal renders a typed object as canonical YAML (internal/canonyaml: keys sorted, the
+// bundle format's one form), without status or the null creationTimestamp that typed
+// objects carry.
 func Marshal(obj any) ([]byte, error) {
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		return nil, err
 	}
-	// UseNumber keeps integers exact through the round trip.
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	delete(m, "status")
-	if md, ok := m["metadata"].(map[string]any); ok {
-		if ts, ok := md["creationTimestamp"]; ok && ts == nil {
-			delete(md, "creationTimestamp")
-		}
-	}
-	return yaml.Marshal(m)
+	return canonyaml.FromJSON(raw, omitStatus, omitNullCreation)
 }
+
+var (
+	omitStatus       = canonyaml.Omit{Path: []string{"status"}}
+	omitNullCreation = canonyaml.Omit{Path: []string{"metadata", "creationTimestamp"}, IfNull: true}
+)
 
 // PolicyName names a control's policy: unique per profile, a valid DNS label.
 func PolicyName(p *profile.Profile, controlID string) string {
