@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,10 +14,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"sigs.k8s.io/yaml"
 
 	"bulwark.dev/bulwark/internal/atomicfile"
+	"bulwark.dev/bulwark/internal/canonyaml"
 	"bulwark.dev/bulwark/internal/exitcode"
 )
 
@@ -85,17 +89,52 @@ func (b *Bundle) WriteDir(dir string, force bool) error {
 		}
 	}
 	return atomicfile.ReplaceDir(dir, func(tmp string) error {
-		for _, p := range b.Paths() {
-			full := filepath.Join(tmp, filepath.FromSlash(p))
-			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(full, b.Files[p], 0o644); err != nil {
-				return err
+		paths := b.Paths()
+		made := map[string]bool{}
+		for _, p := range paths {
+			if d := filepath.Dir(filepath.Join(tmp, filepath.FromSlash(p))); !made[d] {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					return err
+				}
+				made[d] = true
 			}
 		}
-		return nil
+		return parallel(len(paths), func(i int) error {
+			return os.WriteFile(filepath.Join(tmp, filepath.FromSlash(paths[i])), b.Files[paths[i]], 0o644)
+		})
 	})
+}
+
+// ioWorkers is how many files are read or written at once: a tree of thousands of small
+// files costs system calls more than bytes, and they overlap even on one core.
+const ioWorkers = 8
+
+// parallel runs do(0..n-1) on ioWorkers goroutines and returns the error of the lowest i
+// that failed, so that the error a user sees does not depend on scheduling.
+func parallel(n int, do func(i int) error) error {
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(ioWorkers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				errs[i] = do(i)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func checkReplaceable(dir string) error {
@@ -112,10 +151,11 @@ func checkReplaceable(dir string) error {
 	return nil
 }
 
-// ReadDir loads a bundle tree from dir and checks it against its index.
+// ReadDir loads a bundle tree from dir and checks it against its index. The walk lists the
+// files (a directory read gives their types without a stat each); they are then read
+// ioWorkers at a time, each checked against the limits by the size of what was opened.
 func ReadDir(dir string) (*Bundle, error) {
-	b := &Bundle{Files: map[string][]byte{}}
-	var total int64
+	var rels []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -131,33 +171,77 @@ func ReadDir(dir string) (*Bundle, error) {
 		if !d.Type().IsRegular() {
 			return fmt.Errorf("%s: only regular files may be in a bundle", rel)
 		}
-		if len(b.Files) >= MaxFiles {
+		if len(rels) >= MaxFiles {
 			return fmt.Errorf("more than %d files", MaxFiles)
 		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if info.Size() > MaxFileBytes {
-			return fmt.Errorf("%s: %d bytes is over the %d-byte limit", rel, info.Size(), MaxFileBytes)
-		}
-		if total += info.Size(); total > MaxTreeBytes {
-			return fmt.Errorf("bundle is over %d bytes", MaxTreeBytes)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		b.Files[rel] = data
+		rels = append(rels, rel)
 		return nil
 	})
 	if err != nil {
 		return nil, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, err))
 	}
+	data := make([][]byte, len(rels))
+	var total atomic.Int64
+	err = parallel(len(rels), func(i int) error {
+		d, err := readLimited(filepath.Join(dir, filepath.FromSlash(rels[i])), rels[i])
+		if err != nil {
+			return err
+		}
+		if total.Add(int64(len(d))) > MaxTreeBytes {
+			return fmt.Errorf("bundle is over %d bytes", MaxTreeBytes)
+		}
+		data[i] = d
+		return nil
+	})
+	if err != nil {
+		return nil, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, err))
+	}
+	b := &Bundle{Files: make(map[string][]byte, len(rels))}
+	for i, rel := range rels {
+		b.Files[rel] = data[i]
+	}
 	if err := b.loadIndex(); err != nil {
 		return nil, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, err))
 	}
 	return b, nil
+}
+
+// readLimited reads a regular file of at most MaxFileBytes. It checks what it opened, not
+// what the walk saw, so a file swapped for a link or grown in between is still refused.
+func readLimited(path, rel string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: only regular files may be in a bundle", rel)
+	}
+	if info.Size() > MaxFileBytes {
+		return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit", rel, info.Size(), MaxFileBytes)
+	}
+	// One byte more than the size: a file that grew since the stat is seen, not cut short.
+	buf := make([]byte, 0, info.Size()+1)
+	for {
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(buf) > MaxFileBytes {
+			return nil, fmt.Errorf("%s: over the %d-byte limit", rel, MaxFileBytes)
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+	}
 }
 
 // FromFiles builds a bundle from raw files (e.g. an unpacked layer) and checks its index.
@@ -177,8 +261,8 @@ func (b *Bundle) loadIndex() error {
 	if !ok {
 		return ErrNotBundle
 	}
-	var idx Index
-	if err := yaml.UnmarshalStrict(raw, &idx); err != nil {
+	idx, err := decodeIndex(raw)
+	if err != nil {
 		return fmt.Errorf("%s: %w", IndexFile, err)
 	}
 	if idx.APIVersion != IndexAPIVersion || idx.Kind != IndexKind {
@@ -216,6 +300,24 @@ func (b *Bundle) loadIndex() error {
 		return fmt.Errorf("%s says more than the index: a bundle's kustomization lists its objects and nothing else (no patches, resources or generators of its own)", KustomizeFile)
 	}
 	return nil
+}
+
+// decodeIndex reads bulwark.yaml strictly. An index in the canonical form Assemble writes
+// is read without a YAML parser (canonyaml.ToJSON answers only when its reading is the
+// parser's); any other, or one the strict JSON decoding refuses, goes through
+// sigs.k8s.io/yaml, so that its errors are the ones users see.
+func decodeIndex(raw []byte) (Index, error) {
+	if js, ok := canonyaml.ToJSON(raw); ok {
+		var idx Index
+		dec := json.NewDecoder(bytes.NewReader(js))
+		dec.DisallowUnknownFields()
+		if dec.Decode(&idx) == nil && !dec.More() {
+			return idx, nil
+		}
+	}
+	var idx Index
+	err := yaml.UnmarshalStrict(raw, &idx)
+	return idx, err
 }
 
 // SHA256 is the hex digest recorded for a file in the index.
