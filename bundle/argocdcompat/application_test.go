@@ -100,7 +100,7 @@ func TestStrictDecodingRefusesUnknownFields(t *testing.T) {
 	printed := string(printArgoCD(t, gitops.Options{Ref: "oci://ghcr.io/acme/policies/payments:1.4.0"}))
 	for _, tc := range []struct{ name, old, new string }{
 		{"top level", "kind: Application\n", "kind: Application\nstatuz: {}\n"},
-		{"in the source", "path: .\n", "path: .\n    semver: '>=1.0.0'\n"},
+		{"in the source", "path: '.'\n", "path: '.'\n    semver: '>=1.0.0'\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(printed, tc.old) {
