@@ -103,12 +103,21 @@ fuzz: ## bounded fuzz smoke of the profile loader, and generated pods judged by 
 e2e: tools ## GitOps end to end: signed push, Flux's source-controller verifies and serves it, its kustomize-controller syncs, verify converges (~2.5-4 min warm)
 	cd bundle/fluxcompat && $(TOOLS_ENV) $(GO) test -count=1 -run TestGitOpsEndToEnd -v ./... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)'
 
-bench: build ## Go benchmarks, then timings beside peer tools (tar, flux) on the same tree and registry
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+bench: build ## Go benchmarks, timings beside peer tools (tar, flux) on the same tree and registry, then the fleet section: a 1,000-namespace bundle through build, pack, push, unchanged re-push (no upload), pull, and verify at 2,000 namespaces, beside tar, flux and kubectl, with peak RSS
+	@if [ -x /usr/bin/time ]; then echo "--> GNU time: $$(/usr/bin/time --version 2>&1 | head -n1)"; else \
+	  echo "==> installing Debian's GNU time, with which the fleet section reads each command's peak RSS (apt-get, ~10 s, once per machine)"; \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends time >/dev/null; \
+	fi
+	@# The 2,000-namespace verify benchmark runs once, in the fleet section's table.
+	$(GO) test -run='^$$' -bench=. -skip='^BenchmarkVerify2000Namespaces$$' -benchmem ./...
 	@echo "==> building the flux CLI for the side-by-side push (cached)"
 	@ln -sfn "$$(tools/build.sh tools/flux $(TOOLS_CACHE))" .tools-flux-bin
 	@ln -sfn "$$(tools/build.sh tools/registry $(TOOLS_CACHE))" .tools-registry-bin
 	bench/compare.sh $(BIN)/bulwark .tools-flux-bin/flux .tools-registry-bin/registry
+	$(call tool,kube,kube-apiserver + etcd + kubectl for the fleet section's verify at 2000 namespaces (cold ~5 min))
+	@echo "==> fleet: a 1,000-namespace bundle (~4,000 files) through every verb beside tar, flux and kubectl; median of RUNS (default 5)"
+	$(TOOLS_ENV) GO=$(GO) bench/fleet.sh $(BIN)/bulwark .tools-flux-bin/flux .tools-registry-bin/registry
 
 clean:
 	rm -rf $(BIN) .tools-*
