@@ -2,12 +2,14 @@ package bundle_test
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"bulwark.dev/bulwark/bundle"
 	"bulwark.dev/bulwark/bundle/internal/bundletest"
+	"bulwark.dev/bulwark/internal/exitcode"
 )
 
 // TestRoundTrip: what Assemble writes, ReadDir reads back file for file, index and all.
@@ -109,5 +111,67 @@ func TestIndexClaimsWhatItsObjectsRealise(t *testing.T) {
 	files[bundle.IndexFile] = []byte(strings.Replace(string(files[bundle.IndexFile]), "  - id: NET-01\n", "  - id: POD-03\n", 1))
 	if _, err := bundle.FromFiles(files); err == nil || !strings.Contains(err.Error(), "NET-01") {
 		t.Errorf("a read index omitting a realised control was accepted: %v\n%s", err, files[bundle.IndexFile])
+	}
+}
+
+// TestReadDirRefuses: a tree that is not exactly what its index lists is refused, with the
+// reason, whichever file is wrong and however the index is decoded (canonical or not).
+func TestReadDirRefuses(t *testing.T) {
+	b := bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(3, "x"))
+	var victim string
+	for _, p := range b.ManifestPaths() {
+		victim = p
+		break
+	}
+	cases := []struct {
+		name string
+		edit func(t *testing.T, dir string)
+		want string
+	}{
+		{"no index", func(t *testing.T, dir string) { rm(t, dir, bundle.IndexFile) }, "not a bulwark bundle"},
+		{"a listed file missing", func(t *testing.T, dir string) { rm(t, dir, victim) }, "which is missing"},
+		{"a file changed", func(t *testing.T, dir string) { write(t, dir, victim, "kind: ConfigMap\n") }, "does not match the index"},
+		{"a file slipped in", func(t *testing.T, dir string) { write(t, dir, "extra.yaml", "kind: ConfigMap\n") }, "extra.yaml is not listed"},
+		{"an unknown index field", func(t *testing.T, dir string) {
+			write(t, dir, bundle.IndexFile, strings.Replace(string(b.Files[bundle.IndexFile]), "spec:\n", "spec:\n  extra: 1\n", 1))
+		}, `unknown field "extra"`},
+		{"an index in another YAML form", func(t *testing.T, dir string) {
+			write(t, dir, bundle.IndexFile, strings.Replace(string(b.Files[bundle.IndexFile]), "kind: BundleIndex", `kind: "OtherIndex"`, 1))
+		}, "apiVersion/kind is bulwark.dev/v1alpha1/OtherIndex"},
+		{"a symlink", func(t *testing.T, dir string) {
+			if err := os.Symlink(bundle.KustomizeFile, filepath.Join(dir, "link.yaml")); err != nil {
+				t.Fatal(err)
+			}
+		}, "only regular files"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			if err := b.WriteDir(dir, false); err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(t, dir)
+			_, err := bundle.ReadDir(dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ReadDir: %v, want an error saying %q", err, tc.want)
+			}
+			if exitcode.Of(err, 0) != exitcode.BadInput {
+				t.Errorf("exit code %d, want %d (bad input)", exitcode.Of(err, 0), exitcode.BadInput)
+			}
+		})
+	}
+}
+
+func rm(t *testing.T, dir, rel string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(dir, filepath.FromSlash(rel))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func write(t *testing.T, dir, rel, data string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rel)), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
