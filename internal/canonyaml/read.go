@@ -21,6 +21,7 @@ var errNotCanonical = errors.New("not canonical")
 func ToJSON(y []byte) ([]byte, bool) {
 	a := arenas.Get().(*arena)
 	defer func() { a.reset(); arenas.Put(a) }()
+	a.reserve(y)
 	r := &reader{src: y, a: a}
 	root, err := r.document()
 	if err != nil {
@@ -28,6 +29,10 @@ func ToJSON(y []byte) ([]byte, bool) {
 	}
 	e := emitBufs.Get().(*emitter)
 	defer emitBufs.Put(e)
+	// The writing must give y back, so it is len(y) long: one allocation, not a doubling.
+	if cap(e.buf) < len(y) {
+		e.buf = make([]byte, 0, len(y))
+	}
 	e.buf, e.err = e.buf[:0], nil
 	e.document(root)
 	same := e.err == nil && bytes.Equal(e.buf, y)

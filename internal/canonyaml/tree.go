@@ -57,6 +57,19 @@ func (a *arena) reset() {
 	a.nodeStack, a.memberStack = a.nodeStack[:0], a.memberStack[:0]
 }
 
+// reserve sizes the slabs for reading the document y at most once each, rather than by
+// doubling (whose outgrown slabs a tree still points into): a sequence item starts with
+// "- " and a mapping member ends its key with ':', so those counts bound the containers'
+// children.
+func (a *arena) reserve(y []byte) {
+	if n := bytes.Count(y, []byte("- ")); cap(a.nodes) < n {
+		a.nodes = make([]node, 0, n)
+	}
+	if n := bytes.Count(y, []byte(":")); cap(a.members) < n {
+		a.members = make([]member, 0, n)
+	}
+}
+
 // closeArray moves the top n stacked nodes to the slab and returns them.
 func (a *arena) closeArray(from int) []node {
 	if len(a.nodeStack) == from {
