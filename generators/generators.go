@@ -3,8 +3,11 @@ package generators
 import (
 	"fmt"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/bundle"
@@ -249,22 +252,49 @@ func Build(p *profile.Profile, cat *catalogue.Catalogue, version string) (*bundl
 	}
 	h := bundle.Header{Profile: p.Metadata.Name, Version: version, Framework: p.Spec.Framework, Catalogue: cat.Version, Scope: p.Spec}
 	h.Controls, h.NotRealised = Claims(p, cat, objs)
-	entries := make([]bundle.Object, 0, len(objs))
-	for _, o := range objs {
-		data, err := generated.Marshal(o.Object)
-		if err != nil {
-			return nil, fmt.Errorf("serialising %s %s: %w", kindOf(o), o.Object.GetName(), err)
-		}
-		controls, tsc, err := trace(o.Controls, cat)
+	entries := make([]bundle.Object, len(objs))
+	errs := make([]error, len(objs))
+	// Serialising is most of a build and each object's is its own, so the objects are
+	// shared out over the CPUs; each result goes to the object's slot, and the error
+	// reported is the first object's, so neither depends on scheduling.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(objs)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(objs) {
+					return
+				}
+				entries[i], errs[i] = entry(objs[i], cat)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		gvk := o.Object.GetObjectKind().GroupVersionKind()
-		entries = append(entries, bundle.Object{
-			Path: bundle.ObjectPath(o.Dir, gvk.Kind, o.Object.GetNamespace(), o.Object.GetName()), Data: data,
-			APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Namespace: o.Object.GetNamespace(), Name: o.Object.GetName(),
-			Controls: controls, TSC: tsc,
-		})
 	}
 	return bundle.Assemble(h, entries)
+}
+
+// entry serialises one generated object and traces it to its controls and TSC points.
+func entry(o generated.Object, cat *catalogue.Catalogue) (bundle.Object, error) {
+	data, err := generated.Marshal(o.Object)
+	if err != nil {
+		return bundle.Object{}, fmt.Errorf("serialising %s %s: %w", kindOf(o), o.Object.GetName(), err)
+	}
+	controls, tsc, err := trace(o.Controls, cat)
+	if err != nil {
+		return bundle.Object{}, err
+	}
+	gvk := o.Object.GetObjectKind().GroupVersionKind()
+	return bundle.Object{
+		Path: bundle.ObjectPath(o.Dir, gvk.Kind, o.Object.GetNamespace(), o.Object.GetName()), Data: data,
+		APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Namespace: o.Object.GetNamespace(), Name: o.Object.GetName(),
+		Controls: controls, TSC: tsc,
+	}, nil
 }
