@@ -180,14 +180,8 @@ func ReadDir(dir string) (*Bundle, error) {
 	if err != nil {
 		return nil, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, err))
 	}
-	// The index is read first and decoded while the other files are read: on a tree of
-	// thousands of files the two take about as long, and on two cores they overlap.
-	var (
-		idx       Index
-		idxErr    error
-		idxRead   bool
-		idxParsed = make(chan struct{})
-	)
+	// The index is read first and decoded while the other files are read.
+	var pending *PendingIndex
 	data := make([][]byte, len(rels))
 	for i, rel := range rels {
 		if rel != IndexFile {
@@ -197,14 +191,7 @@ func ReadDir(dir string) (*Bundle, error) {
 		if err != nil {
 			return nil, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, err))
 		}
-		data[i], idxRead = d, true
-		go func() {
-			defer close(idxParsed)
-			idx, idxErr = decodeIndex(d)
-		}()
-	}
-	if !idxRead {
-		close(idxParsed)
+		data[i], pending = d, DecodeIndexAsync(d)
 	}
 	var total atomic.Int64
 	err = parallel(len(rels), func(i int) error {
@@ -221,19 +208,14 @@ func ReadDir(dir string) (*Bundle, error) {
 		data[i] = d
 		return nil
 	})
-	<-idxParsed
 	if err != nil {
 		return nil, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, err))
 	}
-	b := &Bundle{Files: make(map[string][]byte, len(rels))}
+	files := make(map[string][]byte, len(rels))
 	for i, rel := range rels {
-		b.Files[rel] = data[i]
+		files[rel] = data[i]
 	}
-	if idxRead {
-		err = b.checkIndex(idx, idxErr)
-	} else {
-		err = ErrNotBundle
-	}
+	b, err := FromFilesIndex(files, pending)
 	if err != nil {
 		return nil, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, err))
 	}
@@ -280,26 +262,56 @@ func readLimited(path, rel string) ([]byte, error) {
 
 // FromFiles builds a bundle from raw files (e.g. an unpacked layer) and checks its index.
 func FromFiles(files map[string][]byte) (*Bundle, error) {
+	return FromFilesIndex(files, nil)
+}
+
+// PendingIndex is a bundle index being decoded in the background. A fleet-size bundle's
+// index takes about as long to decode as its other files take to read or unpack, and it is
+// the first file of a bundle's tar stream and its directory, so the two can overlap.
+type PendingIndex struct {
+	raw  []byte
+	done chan struct{}
+	idx  Index
+	err  error
+}
+
+// DecodeIndexAsync starts decoding raw, the bytes of a bundle's index file.
+func DecodeIndexAsync(raw []byte) *PendingIndex {
+	p := &PendingIndex{raw: raw, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.idx, p.err = decodeIndex(raw)
+	}()
+	return p
+}
+
+// FromFilesIndex is FromFiles with the index already decoding. A pending index of other
+// bytes than files' index file, or none, is decoded here instead.
+func FromFilesIndex(files map[string][]byte, pending *PendingIndex) (*Bundle, error) {
 	b := &Bundle{Files: files}
-	if err := b.loadIndex(); err != nil {
+	raw, ok := files[IndexFile]
+	if !ok {
+		return nil, exitcode.AsBadInput(ErrNotBundle)
+	}
+	var idx Index
+	var err error
+	if pending != nil {
+		<-pending.done
+	}
+	if pending != nil && bytes.Equal(pending.raw, raw) {
+		idx, err = pending.idx, pending.err
+	} else {
+		idx, err = decodeIndex(raw)
+	}
+	if err := b.checkIndex(idx, err); err != nil {
 		return nil, exitcode.AsBadInput(err)
 	}
 	return b, nil
 }
 
-// loadIndex parses bulwark.yaml and checks that every file it lists is present with the
-// recorded digest, that no unlisted manifest was slipped in, and that kustomization.yaml is
-// exactly the one the index implies.
-func (b *Bundle) loadIndex() error {
-	raw, ok := b.Files[IndexFile]
-	if !ok {
-		return ErrNotBundle
-	}
-	idx, err := decodeIndex(raw)
-	return b.checkIndex(idx, err)
-}
-
-// checkIndex is loadIndex after the decoding, whose error it reports first.
+// checkIndex checks the decoded index (err is the decoding's, reported first): every file
+// it lists is present with the recorded digest, no unlisted manifest was slipped in, and
+// kustomization.yaml is exactly the one the index implies.
 func (b *Bundle) checkIndex(idx Index, err error) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", IndexFile, err)

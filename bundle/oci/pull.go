@@ -89,7 +89,13 @@ func (c *Client) Pull(ctx context.Context, ref string) (*bundle.Bundle, name.Dig
 	}
 	defer rc.Close()
 	hr := &hashingReader{r: rc, h: sha256.New()}
-	files, unpackErr := Unpack(hr, DefaultLimits())
+	// The index is the tar stream's first file: it decodes while the rest inflates.
+	var pending *bundle.PendingIndex
+	files, unpackErr := unpack(hr, DefaultLimits(), func(name string, data []byte) {
+		if name == bundle.IndexFile && pending == nil {
+			pending = bundle.DecodeIndexAsync(data)
+		}
+	})
 	if unpackErr == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(hr, want.Size+1))
 	}
@@ -106,7 +112,7 @@ func (c *Client) Pull(ctx context.Context, ref string) (*bundle.Bundle, name.Dig
 	case hr.n != want.Size:
 		return nil, name.Digest{}, exitcode.AsBadInput(fmt.Errorf("%s: the layer ended after %d of %d bytes", r, hr.n, want.Size))
 	}
-	b, err := bundle.FromFiles(files)
+	b, err := bundle.FromFilesIndex(files, pending)
 	if err != nil {
 		return nil, name.Digest{}, fmt.Errorf("%s: %w", r, err)
 	}

@@ -78,6 +78,11 @@ func (c *capReader) Read(p []byte) (int, error) {
 // stream is read to its end so that the gzip checksum is checked too. Zero fields of lim
 // take DefaultLimits.
 func Unpack(layer io.Reader, lim Limits) (map[string][]byte, error) {
+	return unpack(layer, lim, nil)
+}
+
+// unpack is Unpack, calling onFile with each file as soon as it is read.
+func unpack(layer io.Reader, lim Limits, onFile func(name string, data []byte)) (map[string][]byte, error) {
 	lim = lim.orDefaults()
 	gz, err := gzip.NewReader(layer)
 	if err != nil {
@@ -87,7 +92,7 @@ func Unpack(layer io.Reader, lim Limits) (map[string][]byte, error) {
 	// long names get another 1 MiB of slack.
 	headers := int64(2*lim.MaxFiles+2) * 1024
 	stream := &capReader{r: gz, max: lim.MaxTreeBytes + headers + 1<<20}
-	files, err := untar(tar.NewReader(stream), lim)
+	files, err := untar(tar.NewReader(stream), lim, onFile)
 	if err == nil {
 		// The tar end marker is not the end of the gzip stream: read on to the checksum.
 		_, err = io.Copy(io.Discard, stream)
@@ -101,7 +106,7 @@ func Unpack(layer io.Reader, lim Limits) (map[string][]byte, error) {
 	return files, nil
 }
 
-func untar(tr *tar.Reader, lim Limits) (map[string][]byte, error) {
+func untar(tr *tar.Reader, lim Limits, onFile func(name string, data []byte)) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	dirs := map[string]bool{}
 	var total int64
@@ -158,6 +163,9 @@ func untar(tr *tar.Reader, lim Limits) (map[string][]byte, error) {
 			return nil, fmt.Errorf("reading %s from the bundle layer: %w", name, err)
 		}
 		files[name] = data
+		if onFile != nil {
+			onFile(name, data)
+		}
 	}
 	// A file may not stand where another entry needs a directory.
 	for p := range files {
