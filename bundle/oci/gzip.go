@@ -31,25 +31,29 @@ var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
 // chunks' outputs concatenated are one valid deflate stream; the last chunk ends the stream.
 // Any gzip reader reads it; the bytes depend only on the input, the level and chunkSize.
 type chunkedGzip struct {
-	dst   io.Writer
-	cur   []byte
-	dict  []byte
-	crc   uint32
-	size  uint32
-	jobs  []*deflateJob
-	slots chan struct{}
+	dst  io.Writer
+	cur  []byte
+	dict []byte
+	crc  uint32
+	size uint32
+	jobs []*deflateJob
+	// queue feeds the workers, started with the first chunk; free returns the chunk
+	// buffers they are done with, so a stream costs a few buffers however long it is.
+	queue   chan *deflateJob
+	free    chan []byte
+	workers sync.WaitGroup
 }
 
 type deflateJob struct {
-	out  bytes.Buffer
-	err  error
-	done chan struct{}
+	chunk, dict []byte
+	final       bool
+	out         bytes.Buffer
+	err         error
+	done        chan struct{}
 }
 
-var deflaters sync.Pool
-
 func newChunkedGzip(dst io.Writer) *chunkedGzip {
-	return &chunkedGzip{dst: dst, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	return &chunkedGzip{dst: dst}
 }
 
 func (z *chunkedGzip) Write(p []byte) (int, error) {
@@ -63,7 +67,7 @@ func (z *chunkedGzip) Write(p []byte) (int, error) {
 			z.start(false)
 		}
 		if z.cur == nil {
-			z.cur = make([]byte, 0, chunkSize)
+			z.cur = z.buffer()
 		}
 		k := copy(z.cur[len(z.cur):chunkSize], p)
 		z.cur, p = z.cur[:len(z.cur)+k], p[k:]
@@ -71,38 +75,82 @@ func (z *chunkedGzip) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// start hands the filled chunk to a deflate job; final ends the stream with it.
-func (z *chunkedGzip) start(final bool) {
-	chunk, dict := z.cur, z.dict
-	z.dict = append([]byte(nil), chunk[max(0, len(chunk)-windowSize):]...)
-	z.cur = nil
-	j := &deflateJob{done: make(chan struct{})}
-	z.jobs = append(z.jobs, j)
-	z.slots <- struct{}{}
-	go func() {
-		defer func() { <-z.slots; close(j.done) }()
-		j.err = deflateChunk(&j.out, dict, chunk, final)
-	}()
+// buffer is an empty chunk buffer: one a worker is done with, or a new one while the
+// workers hold fewer than they can use.
+func (z *chunkedGzip) buffer() []byte {
+	if z.free == nil {
+		return make([]byte, 0, chunkSize)
+	}
+	select {
+	case b := <-z.free:
+		return b[:0]
+	default:
+		return make([]byte, 0, chunkSize)
+	}
 }
 
-// deflateChunk compresses one chunk at gzipLevel, primed with dict.
-func deflateChunk(out *bytes.Buffer, dict, chunk []byte, final bool) error {
-	out.Grow(len(chunk) / 4)
-	w, _ := deflaters.Get().(*flate.Writer)
-	if w == nil {
-		var err error
-		if w, err = flate.NewWriter(out, gzipLevel); err != nil {
-			return err
+// start hands the current chunk to the workers; final ends the stream with it. A stream of
+// one chunk is compressed here, with no goroutine.
+func (z *chunkedGzip) start(final bool) {
+	j := &deflateJob{chunk: z.cur, dict: z.dict, final: final, done: make(chan struct{})}
+	z.dict = append(z.dict[:0:0], z.cur[max(0, len(z.cur)-windowSize):]...)
+	z.cur = nil
+	z.jobs = append(z.jobs, j)
+	if final && z.queue == nil {
+		j.err = deflateChunk(newDeflater, j)
+		close(j.done)
+		return
+	}
+	if z.queue == nil {
+		n := runtime.GOMAXPROCS(0)
+		z.queue = make(chan *deflateJob, n)
+		z.free = make(chan []byte, 2*n)
+		for range n {
+			z.workers.Add(1)
+			go z.work()
 		}
 	}
-	defer deflaters.Put(w)
-	// NewWriter's state and ResetDict's with no dictionary are the same: the first chunk
-	// compresses exactly as a plain gzip.Writer would.
-	w.ResetDict(out, dict)
-	if _, err := w.Write(chunk); err != nil {
+	z.queue <- j
+}
+
+func (z *chunkedGzip) work() {
+	defer z.workers.Done()
+	var w *flate.Writer
+	for j := range z.queue {
+		j.err = deflateChunk(func() (*flate.Writer, error) {
+			if w != nil {
+				return w, nil
+			}
+			var err error
+			w, err = newDeflater()
+			return w, err
+		}, j)
+		select {
+		case z.free <- j.chunk:
+		default:
+		}
+		j.chunk, j.dict = nil, nil
+		close(j.done)
+	}
+}
+
+func newDeflater() (*flate.Writer, error) { return flate.NewWriter(io.Discard, gzipLevel) }
+
+// deflateChunk compresses one job's chunk at gzipLevel, primed with its dictionary, with a
+// writer from get.
+func deflateChunk(get func() (*flate.Writer, error), j *deflateJob) error {
+	w, err := get()
+	if err != nil {
 		return err
 	}
-	if final {
+	j.out.Grow(len(j.chunk) / 4)
+	// NewWriter's state and ResetDict's with no dictionary are the same: the first chunk
+	// compresses exactly as a plain gzip.Writer would.
+	w.ResetDict(&j.out, j.dict)
+	if _, err := w.Write(j.chunk); err != nil {
+		return err
+	}
+	if j.final {
 		return w.Close()
 	}
 	return w.Flush()
@@ -112,6 +160,10 @@ func deflateChunk(out *bytes.Buffer, dict, chunk []byte, final bool) error {
 // chunk in order and the trailer.
 func (z *chunkedGzip) Close() error {
 	z.start(true)
+	if z.queue != nil {
+		close(z.queue)
+		defer z.workers.Wait()
+	}
 	if _, err := z.dst.Write(gzipHeader); err != nil {
 		return err
 	}
