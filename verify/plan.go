@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -13,6 +14,10 @@ import (
 	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/bundle"
 )
+
+// concurrentLists is how many kinds are listed at once: enough to keep the API server and
+// the client both busy, few enough not to crowd a server that others use too.
+const concurrentLists = 4
 
 // kindPlan is what verify reads for one kind.
 type kindPlan struct {
@@ -61,12 +66,37 @@ func (v *verifier) plan() []*kindPlan {
 func (v *verifier) run() error {
 	spec := v.b.Index.Spec
 	ours := labels.SelectorFromSet(labels.Set{api.LabelManagedBy: api.ManagedByValue, api.LabelProfile: spec.Profile})
-	for _, p := range v.plan() {
+	plans := v.plan()
+	// The kinds are listed concurrently, a few at a time, so that the API server's work on
+	// one overlaps the client's decoding of another; what was listed is then judged kind by
+	// kind in plan order, so findings and the error returned do not depend on timing.
+	type listing struct {
+		live []unstructured.Unstructured
+		err  error
+	}
+	listed := make([]listing, len(plans))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, concurrentLists)
+	for i, p := range plans {
 		var sel labels.Selector
 		if !p.whole {
 			sel = ours
 		}
-		live, err := v.list(p.gk, p.version, sel)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			listed[i].live, listed[i].err = v.list(p.gk, p.version, sel)
+		}()
+	}
+	wg.Wait()
+	for i, p := range plans {
+		live, err := listed[i].live, listed[i].err
+		if err == nil {
+			v.report.Stats.Lists++
+			v.report.Stats.Objects += len(live)
+		}
 		var notServed errNotServed
 		switch {
 		case errors.As(err, &notServed):
