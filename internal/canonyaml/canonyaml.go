@@ -21,7 +21,8 @@ type Omit struct {
 // FromJSON writes a JSON document as canonical YAML, leaving out the omitted members.
 func FromJSON(js []byte, omit ...Omit) ([]byte, error) {
 	a := arenas.Get().(*arena)
-	defer func() { a.reset(); arenas.Put(a) }()
+	defer putArena(a)
+	a.reserveJSON(js)
 	root, err := parseJSON(js, a)
 	if err != nil {
 		return nil, err
@@ -29,7 +30,7 @@ func FromJSON(js []byte, omit ...Omit) ([]byte, error) {
 	for _, o := range omit {
 		remove(&root, o)
 	}
-	return emit(root)
+	return emit(root, len(js))
 }
 
 // Marshal writes v's JSON encoding as canonical YAML.
@@ -41,11 +42,22 @@ func Marshal(v any) ([]byte, error) {
 	return FromJSON(js)
 }
 
-func emit(root node) ([]byte, error) {
+// emit writes the document of root; size, the length of its JSON, is about as long as its
+// YAML. A large document's buffer is given to the caller rather than copied out of it.
+func emit(root node, size int) ([]byte, error) {
 	e := emitBufs.Get().(*emitter)
+	large := size > 64<<10
+	if large {
+		e.buf = make([]byte, 0, size+size/4)
+	}
 	e.buf, e.err = e.buf[:0], nil
 	e.document(root)
-	out, err := bytes.Clone(e.buf), e.err
+	out, err := e.buf, e.err
+	if large {
+		e.buf = nil
+	} else {
+		out = bytes.Clone(out)
+	}
 	if cap(e.buf) <= 16<<20 { // keep the pool from pinning one huge document
 		emitBufs.Put(e)
 	}

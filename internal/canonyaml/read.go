@@ -20,7 +20,7 @@ var errNotCanonical = errors.New("not canonical")
 // most 18 digits, which every parser reads exactly.
 func ToJSON(y []byte) ([]byte, bool) {
 	a := arenas.Get().(*arena)
-	defer func() { a.reset(); arenas.Put(a) }()
+	defer putArena(a)
 	a.reserve(y)
 	r := &reader{src: y, a: a}
 	root, err := r.document()

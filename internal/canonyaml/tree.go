@@ -57,6 +57,16 @@ func (a *arena) reset() {
 	a.nodeStack, a.memberStack = a.nodeStack[:0], a.memberStack[:0]
 }
 
+// putArena returns a to the pool, unless a fleet-size document grew it: a pool that pins
+// megabytes for documents that are read once per process costs more than it saves.
+func putArena(a *arena) {
+	if cap(a.members) > 1<<16 || cap(a.nodes) > 1<<16 {
+		return
+	}
+	a.reset()
+	arenas.Put(a)
+}
+
 // reserve sizes the slabs for reading the document y at most once each, rather than by
 // doubling (whose outgrown slabs a tree still points into): a sequence item starts with
 // "- " and a mapping member ends its key with ':', so those counts bound the containers'
@@ -66,6 +76,17 @@ func (a *arena) reserve(y []byte) {
 		a.nodes = make([]node, 0, n)
 	}
 	if n := bytes.Count(y, []byte(":")); cap(a.members) < n {
+		a.members = make([]member, 0, n)
+	}
+}
+
+// reserveJSON is reserve for reading the JSON document js: every array item but the
+// first follows a comma, and every object member has a colon.
+func (a *arena) reserveJSON(js []byte) {
+	if n := bytes.Count(js, []byte(",")) + bytes.Count(js, []byte("[")); cap(a.nodes) < n {
+		a.nodes = make([]node, 0, n)
+	}
+	if n := bytes.Count(js, []byte(":")); cap(a.members) < n {
 		a.members = make([]member, 0, n)
 	}
 }
