@@ -22,7 +22,8 @@ type Omit struct {
 func FromJSON(js []byte, omit ...Omit) ([]byte, error) {
 	a := arenas.Get().(*arena)
 	defer putArena(a)
-	a.reserveJSON(js)
+	// Every array item but the first follows a comma, and every object member has a colon.
+	a.reserve(bytes.Count(js, []byte(","))+bytes.Count(js, []byte("[")), bytes.Count(js, []byte(":")))
 	root, err := parseJSON(js, a)
 	if err != nil {
 		return nil, err

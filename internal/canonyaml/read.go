@@ -21,7 +21,8 @@ var errNotCanonical = errors.New("not canonical")
 func ToJSON(y []byte) ([]byte, bool) {
 	a := arenas.Get().(*arena)
 	defer putArena(a)
-	a.reserve(y)
+	// A sequence item starts with "- " and a mapping member's key ends with ':'.
+	a.reserve(bytes.Count(y, []byte("- ")), bytes.Count(y, []byte(":")))
 	r := &reader{src: y, a: a}
 	root, err := r.document()
 	if err != nil {

@@ -67,51 +67,34 @@ func putArena(a *arena) {
 	arenas.Put(a)
 }
 
-// reserve sizes the slabs for reading the document y at most once each, rather than by
-// doubling (whose outgrown slabs a tree still points into): a sequence item starts with
-// "- " and a mapping member ends its key with ':', so those counts bound the containers'
-// children.
-func (a *arena) reserve(y []byte) {
-	if n := bytes.Count(y, []byte("- ")); cap(a.nodes) < n {
-		a.nodes = make([]node, 0, n)
+// reserve sizes the slabs for at most nodes sequence items and members mapping members, at
+// most once each, rather than by doubling (whose outgrown slabs a tree still points into).
+func (a *arena) reserve(nodes, members int) {
+	if cap(a.nodes) < nodes {
+		a.nodes = make([]node, 0, nodes)
 	}
-	if n := bytes.Count(y, []byte(":")); cap(a.members) < n {
-		a.members = make([]member, 0, n)
+	if cap(a.members) < members {
+		a.members = make([]member, 0, members)
 	}
 }
 
-// reserveJSON is reserve for reading the JSON document js: every array item but the
-// first follows a comma, and every object member has a colon.
-func (a *arena) reserveJSON(js []byte) {
-	if n := bytes.Count(js, []byte(",")) + bytes.Count(js, []byte("[")); cap(a.nodes) < n {
-		a.nodes = make([]node, 0, n)
-	}
-	if n := bytes.Count(js, []byte(":")); cap(a.members) < n {
-		a.members = make([]member, 0, n)
-	}
-}
+// closeArray moves the nodes stacked since from to the slab and returns them.
+func (a *arena) closeArray(from int) []node { return closeRun(&a.nodes, &a.nodeStack, from) }
 
-// closeArray moves the top n stacked nodes to the slab and returns them.
-func (a *arena) closeArray(from int) []node {
-	if len(a.nodeStack) == from {
-		return nil
-	}
-	start := len(a.nodes)
-	a.nodes = append(a.nodes, a.nodeStack[from:]...)
-	clear(a.nodeStack[from:])
-	a.nodeStack = a.nodeStack[:from]
-	return a.nodes[start:len(a.nodes):len(a.nodes)]
-}
-
+// closeObject moves the members stacked since from to the slab and returns them.
 func (a *arena) closeObject(from int) []member {
-	if len(a.memberStack) == from {
+	return closeRun(&a.members, &a.memberStack, from)
+}
+
+func closeRun[T any](slab, stack *[]T, from int) []T {
+	if len(*stack) == from {
 		return nil
 	}
-	start := len(a.members)
-	a.members = append(a.members, a.memberStack[from:]...)
-	clear(a.memberStack[from:])
-	a.memberStack = a.memberStack[:from]
-	return a.members[start:len(a.members):len(a.members)]
+	start := len(*slab)
+	*slab = append(*slab, (*stack)[from:]...)
+	clear((*stack)[from:])
+	*stack = (*stack)[:from]
+	return (*slab)[start:len(*slab):len(*slab)]
 }
 
 // maxDepth bounds nesting so that hostile input cannot exhaust the stack.
