@@ -175,3 +175,22 @@ func write(t *testing.T, dir, rel, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestFromFilesIndexChecksWhatItHolds: an index decoded in the background from other bytes
+// than the files' own index is not trusted: the files' index is decoded and checked.
+func TestFromFilesIndexChecksWhatItHolds(t *testing.T) {
+	b := bundletest.Bundle(t, "1.0.0", bundletest.DemoFiles(2, "x"))
+	other := bundletest.Bundle(t, "2.0.0", bundletest.DemoFiles(2, "y"))
+	files := map[string][]byte{}
+	for p, d := range b.Files {
+		files[p] = d
+	}
+	got, err := bundle.FromFilesIndex(files, bundle.DecodeIndexAsync(other.Files[bundle.IndexFile]))
+	if err != nil || got.Index.Spec.Version != "1.0.0" {
+		t.Fatalf("FromFilesIndex: version %v, %v; want the files' own index (1.0.0)", got, err)
+	}
+	files[bundle.IndexFile] = other.Files[bundle.IndexFile]
+	if _, err := bundle.FromFilesIndex(files, bundle.DecodeIndexAsync(other.Files[bundle.IndexFile])); err == nil || !strings.Contains(err.Error(), "does not match the index") {
+		t.Fatalf("files under another bundle's index: %v, want a digest mismatch", err)
+	}
+}
