@@ -84,6 +84,9 @@ quick: ## the fast inner loop: vet and the tests that need no built server (go t
 test: tools chromium vet fmt tidy lint ## every test, the fuzz smoke, and the end-to-end suite
 	@echo "==> go test ./..."
 	$(TOOLS_ENV) $(GO) test -count=1 -timeout 30m ./...
+	@echo "==> every benchmark once, so that one that breaks fails here and not first in make bench (~20 s)"
+	@# Their timings mean nothing at one iteration: the output is shown only when one fails.
+	@out=$$($(TOOLS_ENV) $(GO) test -count=1 -run='^$$' -bench=. -benchtime=1x -skip='^BenchmarkVerify2000Namespaces$$' ./... 2>&1) || { echo "$$out"; exit 1; }
 	@echo "==> Flux's OCI client reads the bundles; GitOps end to end with Flux's source- and kustomize-controller (bundle/fluxcompat)"
 	cd bundle/fluxcompat && $(TOOLS_ENV) $(GO) test -count=1 -timeout 30m ./...
 	@echo "==> Argo CD v3.6.1's own OCI client, repo-server and Application type read the bundles, and its real application controller and repo-server sync one (nested module bundle/argocdcompat, GOTOOLCHAIN=$(ARGO_GOTOOLCHAIN); cold: the test binary and the argocd binary, cached in $(TOOLS_CACHE), ~7 CPU-minutes each; warm ~2 min)"
