@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"sigs.k8s.io/yaml"
@@ -22,6 +21,7 @@ import (
 	"bulwark.dev/bulwark/internal/atomicfile"
 	"bulwark.dev/bulwark/internal/canonyaml"
 	"bulwark.dev/bulwark/internal/exitcode"
+	"bulwark.dev/bulwark/internal/parallel"
 )
 
 // Limits that keep a hostile bundle (from a directory or a registry) from exhausting memory.
@@ -99,7 +99,7 @@ func (b *Bundle) WriteDir(dir string, force bool) error {
 				made[d] = true
 			}
 		}
-		return parallel(len(paths), func(i int) error {
+		return parallel.Do(ioWorkers, len(paths), func(i int) error {
 			return os.WriteFile(filepath.Join(tmp, filepath.FromSlash(paths[i])), b.Files[paths[i]], 0o644)
 		})
 	})
@@ -108,34 +108,6 @@ func (b *Bundle) WriteDir(dir string, force bool) error {
 // ioWorkers is how many files are read or written at once: a tree of thousands of small
 // files costs system calls more than bytes, and they overlap even on one core.
 const ioWorkers = 8
-
-// parallel runs do(0..n-1) on ioWorkers goroutines and returns the error of the lowest i
-// that failed, so that the error a user sees does not depend on scheduling.
-func parallel(n int, do func(i int) error) error {
-	errs := make([]error, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < min(ioWorkers, n); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				errs[i] = do(i)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 func checkReplaceable(dir string) error {
 	entries, err := os.ReadDir(dir)
@@ -194,7 +166,7 @@ func ReadDir(dir string) (*Bundle, error) {
 		data[i], pending = d, DecodeIndexAsync(d)
 	}
 	var total atomic.Int64
-	err = parallel(len(rels), func(i int) error {
+	err = parallel.Do(ioWorkers, len(rels), func(i int) error {
 		d := data[i]
 		if d == nil {
 			var err error

@@ -6,8 +6,6 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/bundle"
@@ -18,6 +16,7 @@ import (
 	"bulwark.dev/bulwark/generators/kyverno"
 	"bulwark.dev/bulwark/generators/network"
 	"bulwark.dev/bulwark/internal/exitcode"
+	"bulwark.dev/bulwark/internal/parallel"
 	"bulwark.dev/bulwark/profile"
 )
 
@@ -252,31 +251,16 @@ func Build(p *profile.Profile, cat *catalogue.Catalogue, version string) (*bundl
 	}
 	h := bundle.Header{Profile: p.Metadata.Name, Version: version, Framework: p.Spec.Framework, Catalogue: cat.Version, Scope: p.Spec}
 	h.Controls, h.NotRealised = Claims(p, cat, objs)
-	entries := make([]bundle.Object, len(objs))
-	errs := make([]error, len(objs))
 	// Serialising is most of a build and each object's is its own, so the objects are
-	// shared out over the CPUs; each result goes to the object's slot, and the error
-	// reported is the first object's, so neither depends on scheduling.
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < min(runtime.GOMAXPROCS(0), len(objs)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(objs) {
-					return
-				}
-				entries[i], errs[i] = entry(objs[i], cat)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	// shared out over the CPUs, each result into the object's slot.
+	entries := make([]bundle.Object, len(objs))
+	err = parallel.Do(runtime.GOMAXPROCS(0), len(objs), func(i int) error {
+		var err error
+		entries[i], err = entry(objs[i], cat)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return bundle.Assemble(h, entries)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"sort"
 	"strings"
-	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -13,6 +12,7 @@ import (
 
 	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/bundle"
+	"bulwark.dev/bulwark/internal/parallel"
 )
 
 // concurrentLists is how many kinds are listed at once: enough to keep the API server and
@@ -75,22 +75,14 @@ func (v *verifier) run() error {
 		err  error
 	}
 	listed := make([]listing, len(plans))
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, concurrentLists)
-	for i, p := range plans {
+	_ = parallel.Do(concurrentLists, len(plans), func(i int) error {
 		var sel labels.Selector
-		if !p.whole {
+		if !plans[i].whole {
 			sel = ours
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			listed[i].live, listed[i].err = v.list(p.gk, p.version, sel)
-		}()
-	}
-	wg.Wait()
+		listed[i].live, listed[i].err = v.list(plans[i].gk, plans[i].version, sel)
+		return nil // each kind's error is judged below, in plan order
+	})
 	for i, p := range plans {
 		live, err := listed[i].live, listed[i].err
 		if err == nil {

@@ -29,6 +29,8 @@ var rules = []rule{
 	{From: module + "/profile", NoneOfOurs: true, Why: "the profile API is the base everything else builds on"},
 	{From: module + "/catalogue", NoneOfOurs: true, Why: "the catalogue is data; callers pass its control ids to the profile loader"},
 	{From: module + "/internal/canonyaml", NoneOfOurs: true, Why: "the bundle's YAML form is a leaf that the format and the generators share"},
+	{From: module + "/internal/parallel", NoneOfOurs: true, Why: "a scheduling helper every layer may use"},
+	{From: module + "/internal/fleet", NoneOfOurs: true, Why: "test data: the fleet-size profile"},
 	{From: module + "/api", NoneOfOurs: true, Why: "the shared names are a leaf every package may import"},
 	{From: module + "/bundle", Forbidden: []string{"github.com/google/go-containerregistry/...", "github.com/sigstore/...", module + "/bundle/oci", module + "/bundle/signature"},
 		Why: "the bundle format is pure: generation must not link a registry client or sigstore"},
@@ -44,6 +46,7 @@ var rules = []rule{
 var importers = map[string][]string{
 	module + "/internal/demo":    {module + "/cmd/bulwark"},
 	module + "/internal/testenv": {},
+	module + "/internal/fleet":   {},
 }
 
 // pkgInfo is what the check needs of a package.
