@@ -5,30 +5,18 @@ package bench
 
 import (
 	"bytes"
-	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"bulwark.dev/bulwark/bundle"
 	"bulwark.dev/bulwark/bundle/oci"
+	"bulwark.dev/bulwark/internal/fleet"
 	"bulwark.dev/bulwark/pipeline"
 )
 
-// FleetProfile is a profile naming n namespaces, with a mesh and an ingress namespace so
-// that every generator emits objects per namespace.
-func FleetProfile(n int) []byte {
-	var sb strings.Builder
-	sb.WriteString("apiVersion: bulwark.dev/v1alpha1\nkind: Profile\nmetadata: {name: big}\nspec:\n  framework: soc2\n  mesh: {provider: istio}\n  network: {ingressNamespaces: [ingress-nginx]}\n  namespaces:\n    include:\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&sb, "      - team-%04d\n", i)
-	}
-	return []byte(sb.String())
-}
-
 func fleetBundle(b *testing.B) *bundle.Bundle {
 	b.Helper()
-	bun, err := pipeline.BuildBytes("big.yaml", FleetProfile(1000), "1.0.0")
+	bun, err := pipeline.BuildBytes("big.yaml", fleet.Profile(1000), "1.0.0")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -45,7 +33,7 @@ func treeBytes(bun *bundle.Bundle) int64 {
 
 // BenchmarkFleetBuild is `bulwark build` without the write: load, generate, assemble.
 func BenchmarkFleetBuild(b *testing.B) {
-	profile := FleetProfile(1000)
+	profile := fleet.Profile(1000)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		bun, err := pipeline.BuildBytes("big.yaml", profile, "1.0.0")

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"bulwark.dev/bulwark/bundle/oci"
+	"bulwark.dev/bulwark/internal/fleet"
 	"bulwark.dev/bulwark/pipeline"
 )
 
@@ -33,7 +34,7 @@ func TestDigestsAreStableAcrossCheckouts(t *testing.T) {
 		fmt.Fprintf(&sb, "%s 1.0.0 %s\n", name, d)
 	}
 	// A fleet-size profile, whose layer is compressed in several chunks (the examples' fit in one).
-	b, err := pipeline.BuildBytes("fleet.yaml", fleetProfile(1000), "1.0.0")
+	b, err := pipeline.BuildBytes("fleet.yaml", fleet.Profile(1000), "1.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,14 +59,4 @@ func TestDigestsAreStableAcrossCheckouts(t *testing.T) {
 	if string(want) != sb.String() {
 		t.Errorf("bundle digests changed:\n got %s\nwant %s\nAny change to generated objects changes them; review and run go test -update-digests.", sb.String(), want)
 	}
-}
-
-// fleetProfile names n namespaces, with a mesh and an ingress namespace, as bench's does.
-func fleetProfile(n int) []byte {
-	var sb strings.Builder
-	sb.WriteString("apiVersion: bulwark.dev/v1alpha1\nkind: Profile\nmetadata: {name: big}\nspec:\n  framework: soc2\n  mesh: {provider: istio}\n  network: {ingressNamespaces: [ingress-nginx]}\n  namespaces:\n    include:\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&sb, "      - team-%04d\n", i)
-	}
-	return []byte(sb.String())
 }
