@@ -97,7 +97,8 @@ func (z *chunkedGzip) start(final bool) {
 	z.cur = nil
 	z.jobs = append(z.jobs, j)
 	if final && z.queue == nil {
-		j.err = deflateChunk(newDeflater, j)
+		var w *flate.Writer
+		j.err = j.deflate(&w)
 		close(j.done)
 		return
 	}
@@ -117,14 +118,7 @@ func (z *chunkedGzip) work() {
 	defer z.workers.Done()
 	var w *flate.Writer
 	for j := range z.queue {
-		j.err = deflateChunk(func() (*flate.Writer, error) {
-			if w != nil {
-				return w, nil
-			}
-			var err error
-			w, err = newDeflater()
-			return w, err
-		}, j)
+		j.err = j.deflate(&w)
 		select {
 		case z.free <- j.chunk:
 		default:
@@ -134,26 +128,26 @@ func (z *chunkedGzip) work() {
 	}
 }
 
-func newDeflater() (*flate.Writer, error) { return flate.NewWriter(io.Discard, gzipLevel) }
-
-// deflateChunk compresses one job's chunk at gzipLevel, primed with its dictionary, with a
-// writer from get.
-func deflateChunk(get func() (*flate.Writer, error), j *deflateJob) error {
-	w, err := get()
-	if err != nil {
-		return err
+// deflate compresses the job's chunk at gzipLevel, primed with its dictionary, with *w,
+// which it makes on first use: a worker keeps one compressor for all its chunks.
+func (j *deflateJob) deflate(w **flate.Writer) error {
+	if *w == nil {
+		var err error
+		if *w, err = flate.NewWriter(io.Discard, gzipLevel); err != nil {
+			return err
+		}
 	}
 	j.out.Grow(len(j.chunk) / 4)
 	// NewWriter's state and ResetDict's with no dictionary are the same: the first chunk
 	// compresses exactly as a plain gzip.Writer would.
-	w.ResetDict(&j.out, j.dict)
-	if _, err := w.Write(j.chunk); err != nil {
+	(*w).ResetDict(&j.out, j.dict)
+	if _, err := (*w).Write(j.chunk); err != nil {
 		return err
 	}
 	if j.final {
-		return w.Close()
+		return (*w).Close()
 	}
-	return w.Flush()
+	return (*w).Flush()
 }
 
 // Close compresses the last chunk, which ends the stream, and writes the header, every
