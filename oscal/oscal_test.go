@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"bulwark.dev/bulwark/oscal/oscalschema"
 	"bulwark.dev/bulwark/pipeline"
 	"bulwark.dev/bulwark/verify"
 )
@@ -29,6 +30,9 @@ func TestComponentDefinitionCoversEveryRealisedControl(t *testing.T) {
 			}
 			doc, err := ComponentDefinition(b, cat, now)
 			if err != nil {
+				t.Fatal(err)
+			}
+			if err := oscalschema.Validate(doc); err != nil {
 				t.Fatal(err)
 			}
 			cd := doc.ComponentDefinition
@@ -90,6 +94,9 @@ func TestAssessmentResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := oscalschema.Validate(doc); err != nil {
+		t.Fatal(err)
+	}
 	res := doc.AssessmentResults.Results
 	if len(res) != 2 || len(*res[0].Observations) != 3 || len(*res[0].Findings) != 3 || res[1].Remarks == "" {
 		t.Fatalf("results %+v", res)
@@ -121,12 +128,41 @@ func TestValidateHasTeeth(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc.ComponentDefinition.UUID = "not-a-uuid"
-	if err := Validate(doc); err == nil {
+	if err := oscalschema.Validate(doc); err == nil {
 		t.Error("a component definition with a malformed uuid passed the schema")
 	}
 	doc.ComponentDefinition.UUID = uuid5("x")
 	(*doc.ComponentDefinition.Components)[0].Type = ""
-	if err := Validate(doc); err == nil {
+	if err := oscalschema.Validate(doc); err == nil {
 		t.Error("a component without a type passed the schema")
 	}
+}
+
+// FuzzAssessmentResultsValid holds assessment results to the schema whatever free text the
+// verification carries: the cluster name (any kubeconfig context or --cluster value), a
+// finding's message and its object's name, an error. The commands do not validate at run
+// time; this is what lets them not.
+func FuzzAssessmentResultsValid(f *testing.F) {
+	f.Add("prod-eu", "POD-03 is not enforced", "bulwark-default-deny", "")
+	f.Add("", "", "", "cluster unreachable")
+	f.Add(" a\n b\t", "\x00 \u2028", " ", "\n")
+	f.Fuzz(func(t *testing.T, cluster, message, name, errText string) {
+		r := &verify.Report{Cluster: cluster, CheckedAt: now, Error: errText,
+			Bundle:   verify.BundleRef{Profile: "payments-soc2", Version: "1.4.0", Digest: "sha256:" + strings.Repeat("ab", 32)},
+			Identity: &verify.ClusterIdentity{KubeSystemUID: name},
+			Findings: []verify.Finding{
+				{Check: verify.CheckPresent, Status: verify.Fail, Controls: []string{"NET-01"}, Message: message,
+					Object: &verify.ObjectRef{APIVersion: "v1", Kind: "Namespace", Name: name}},
+				{Check: verify.CheckProbe, Status: verify.Warn, Message: message},
+			},
+			Controls: []verify.ControlResult{{ID: "NET-01", TSC: []string{"CC6.1"}, Status: verify.Fail}},
+		}
+		doc, err := AssessmentResults([]*verify.Report{r}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := oscalschema.Validate(doc); err != nil {
+			t.Fatalf("cluster %q message %q name %q error %q: %v", cluster, message, name, errText, err)
+		}
+	})
 }

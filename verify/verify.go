@@ -11,15 +11,11 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 
 	"bulwark.dev/bulwark/api"
 	"bulwark.dev/bulwark/bundle"
@@ -112,17 +108,21 @@ func Run(ctx context.Context, cfg *rest.Config, b *bundle.Bundle, opts Options) 
 	retry := &retrier{retries: opts.Retries, counter: counter, sleep: sleepCtx}
 	cfg = rest.CopyConfig(cfg)
 	cfg.WrapTransport = chain(cfg.WrapTransport, counter.wrap, retry.wrap)
-	dyn, err := dynamic.NewForConfig(cfg)
+	// One REST client, the dynamic client's, for the objects and for discovery.
+	dcfg := dynamic.ConfigFor(cfg)
+	dcfg.GroupVersion, dcfg.APIPath = nil, ""
+	hc, err := rest.HTTPClientFor(dcfg)
 	if err != nil {
 		return nil, exitcode.AsBadInput(fmt.Errorf("client configuration: %w", err))
 	}
-	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	rc, err := rest.UnversionedRESTClientForConfigAndClient(dcfg, hc)
 	if err != nil {
 		return nil, exitcode.AsBadInput(fmt.Errorf("client configuration: %w", err))
 	}
+	dyn := dynamic.New(rc)
 	v := &verifier{
 		ctx: ctx, dyn: dyn, b: b, opts: opts, in: in,
-		mapper:   restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
+		mapper:   newMapper(ctx, rc),
 		controls: map[string][]string{},
 		live:     map[schema.GroupKind][]unstructured.Unstructured{},
 		report:   newReport(b, opts),
@@ -258,7 +258,7 @@ func classify(err error) error {
 type verifier struct {
 	ctx      context.Context
 	dyn      dynamic.Interface
-	mapper   meta.RESTMapper
+	mapper   *mapper
 	b        *bundle.Bundle
 	in       *input
 	opts     Options

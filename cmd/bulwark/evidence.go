@@ -187,7 +187,7 @@ func newCmdEvidenceExport() *cobra.Command {
 		Short: "Export every verified record of a bundle as OSCAL assessment results",
 		Long: `Export writes the records whose signatures hold as one OSCAL ` + oscal.Version + ` assessment-results
 document (a result per record: observations per check, findings per SOC 2 criterion),
-validated against the official schema. Records that do not verify are left out, and counted
+valid against the official schema. Records that do not verify are left out, and counted
 on stderr.`,
 		Example: `  bulwark evidence export oci://ghcr.io/acme/policies/payments:1.4.0 --key cosign.pub --format oscal > assessment-results.json`,
 		Args:    exactArgs(1),

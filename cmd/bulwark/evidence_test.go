@@ -21,7 +21,7 @@ import (
 
 	"bulwark.dev/bulwark/evidence"
 	"bulwark.dev/bulwark/internal/testenv"
-	"bulwark.dev/bulwark/oscal"
+	"bulwark.dev/bulwark/oscal/oscalschema"
 )
 
 // TestEvidenceCommands: verify --attest on two real clusters, twice, leaves four signed
@@ -102,7 +102,7 @@ func TestEvidenceCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil || doc.AssessmentResults == nil || len(doc.AssessmentResults.Results) != 4 {
 		t.Fatalf("evidence export --format oscal: exit %d, %v\n%s", code, err, errOut)
 	}
-	if err := oscal.Validate(&doc); err != nil {
+	if err := oscalschema.Validate(&doc); err != nil {
 		t.Error(err)
 	}
 	// The audit page: its numbers are the JSON's, and it needs nothing from elsewhere.

@@ -20,7 +20,7 @@ func NewCmdOSCAL() *cobra.Command {
 		Long: `OSCAL (NIST's Open Security Controls Assessment Language) is what GRC tools and audit
 pipelines read. 'oscal component-definition' describes a bundle's controls as implemented
 requirements against the SOC 2 Trust Services Criteria; 'verify -o oscal' writes what verify
-found as assessment results. Both are OSCAL ` + oscal.Version + `, validated against the official schema.`,
+found as assessment results. Both are OSCAL ` + oscal.Version + `, valid against the official schema.`,
 		Example: `  bulwark oscal component-definition -f payments.yaml > component-definition.json
   bulwark verify --bundle oci://ghcr.io/acme/policies/payments:1.4.0 -o oscal > assessment-results.json`,
 		Args: exactArgs(0),

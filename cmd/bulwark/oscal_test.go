@@ -6,7 +6,7 @@ import (
 
 	oscalTypes "github.com/defenseunicorns/go-oscal/src/types/oscal-1-1-3"
 
-	"bulwark.dev/bulwark/oscal"
+	"bulwark.dev/bulwark/oscal/oscalschema"
 )
 
 func TestOSCALComponentDefinitionCommand(t *testing.T) {
@@ -18,7 +18,7 @@ func TestOSCALComponentDefinitionCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if err := oscal.Validate(&doc); err != nil || doc.ComponentDefinition == nil {
+	if err := oscalschema.Validate(&doc); err != nil || doc.ComponentDefinition == nil {
 		t.Fatalf("not a valid component definition: %v", err)
 	}
 	again, _, _ := run(t, "", "oscal", "component-definition", "-f", "../../examples/payments.yaml")

@@ -13,7 +13,7 @@ import (
 
 	"bulwark.dev/bulwark/evidence"
 	"bulwark.dev/bulwark/internal/testenv"
-	"bulwark.dev/bulwark/oscal"
+	"bulwark.dev/bulwark/oscal/oscalschema"
 	"bulwark.dev/bulwark/verify"
 )
 
@@ -64,7 +64,7 @@ func TestVerifyCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); code != 3 || err != nil || doc.AssessmentResults == nil || len(doc.AssessmentResults.Results) != 2 {
 		t.Fatalf("verify -o oscal: exit %d, %v\n%s\n%s", code, err, out, errOut)
 	}
-	if err := oscal.Validate(&doc); err != nil {
+	if err := oscalschema.Validate(&doc); err != nil {
 		t.Errorf("verify -o oscal: %v", err)
 	}
 	junit, err := os.ReadFile(report)

@@ -9,8 +9,8 @@ import (
 	"bulwark.dev/bulwark/verify"
 )
 
-// oscalWriter writes OSCAL 1.1.3 assessment results (validated against the official
-// schema): one result per cluster, observations per finding, findings per TSC point.
+// oscalWriter writes OSCAL 1.1.3 assessment results (valid against the official
+// schema, as the oscal package's tests hold them): one result per cluster, observations per finding, findings per TSC point.
 type oscalWriter struct{}
 
 func (oscalWriter) Write(w io.Writer, reports []*verify.Report) error {
