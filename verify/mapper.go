@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
+	"strings"
 	"sync"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 )
 
@@ -53,6 +55,18 @@ type discoveredGroup struct {
 type discoveredResource struct {
 	resource   string
 	namespaced bool
+}
+
+// restClientFor is the one REST client a run uses, for the objects (the dynamic client's
+// JSON configuration, every path absolute) and for discovery.
+func restClientFor(cfg *rest.Config) (*rest.RESTClient, error) {
+	dcfg := dynamic.ConfigFor(cfg)
+	dcfg.GroupVersion, dcfg.APIPath = nil, ""
+	hc, err := rest.HTTPClientFor(dcfg)
+	if err != nil {
+		return nil, err
+	}
+	return rest.UnversionedRESTClientForConfigAndClient(dcfg, hc)
 }
 
 func newMapper(ctx context.Context, client rest.Interface) *mapper {
@@ -145,13 +159,8 @@ func (m *mapper) resources(group string, g *discoveredGroup, v string) (map[stri
 // addResource records a resource under its kind, leaving out subresources (pods/status),
 // which have their parent's kind or none; the first resource of a kind is kept.
 func addResource(kinds map[string]discoveredResource, name, kind string, namespaced bool) {
-	if kind == "" || name == "" {
+	if kind == "" || name == "" || strings.Contains(name, "/") {
 		return
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] == '/' {
-			return
-		}
 	}
 	if _, ok := kinds[kind]; !ok {
 		kinds[kind] = discoveredResource{resource: name, namespaced: namespaced}

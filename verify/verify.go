@@ -108,20 +108,12 @@ func Run(ctx context.Context, cfg *rest.Config, b *bundle.Bundle, opts Options) 
 	retry := &retrier{retries: opts.Retries, counter: counter, sleep: sleepCtx}
 	cfg = rest.CopyConfig(cfg)
 	cfg.WrapTransport = chain(cfg.WrapTransport, counter.wrap, retry.wrap)
-	// One REST client, the dynamic client's, for the objects and for discovery.
-	dcfg := dynamic.ConfigFor(cfg)
-	dcfg.GroupVersion, dcfg.APIPath = nil, ""
-	hc, err := rest.HTTPClientFor(dcfg)
+	rc, err := restClientFor(cfg)
 	if err != nil {
 		return nil, exitcode.AsBadInput(fmt.Errorf("client configuration: %w", err))
 	}
-	rc, err := rest.UnversionedRESTClientForConfigAndClient(dcfg, hc)
-	if err != nil {
-		return nil, exitcode.AsBadInput(fmt.Errorf("client configuration: %w", err))
-	}
-	dyn := dynamic.New(rc)
 	v := &verifier{
-		ctx: ctx, dyn: dyn, b: b, opts: opts, in: in,
+		ctx: ctx, dyn: dynamic.New(rc), b: b, opts: opts, in: in,
 		mapper:   newMapper(ctx, rc),
 		controls: map[string][]string{},
 		live:     map[schema.GroupKind][]unstructured.Unstructured{},
