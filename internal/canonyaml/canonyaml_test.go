@@ -266,3 +266,28 @@ func BenchmarkToJSON(b *testing.B) {
 		}
 	}
 }
+
+// FuzzReadString: a scalar ReadString accepts is exactly what the writer writes for the
+// string it returns, so that a caller reading lines with it reads what Read would.
+func FuzzReadString(f *testing.F) {
+	for _, s := range []string{"x", "'x: y'", "'1.0.0'", "''", "'it''s'", "'x'", "\"x\"", "'a'b'", "null", "12", "-x", "x #y"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		s, ok := canonyaml.ReadString(v)
+		if !ok {
+			return
+		}
+		js, err := json.Marshal(map[string]string{"k": string(s)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := canonyaml.FromJSON(js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "k: " + string(v) + "\n"; string(y) != want {
+			t.Fatalf("ReadString(%q) = %q, which the writer writes as %q", v, s, y)
+		}
+	})
+}

@@ -19,6 +19,15 @@ var errNotCanonical = errors.New("not canonical")
 // also rules out the duplicates YAML parsers refuse, and numbers must be integers of at
 // most 18 digits, which every parser reads exactly.
 func ToJSON(y []byte) ([]byte, bool) {
+	var js []byte
+	ok := Read(y, func(root Value) { js = root.AppendJSON(make([]byte, 0, len(y))) })
+	return js, ok
+}
+
+// Read calls fn with the root of a document in the canonical form, read as ToJSON reads
+// it, and returns false without calling fn for any other document. The root and every
+// value reached from it are valid only until fn returns.
+func Read(y []byte, fn func(root Value)) bool {
 	a := arenas.Get().(*arena)
 	defer putArena(a)
 	// A sequence item starts with "- " and a mapping member's key ends with ':'.
@@ -26,7 +35,7 @@ func ToJSON(y []byte) ([]byte, bool) {
 	r := &reader{src: y, a: a}
 	root, err := r.document()
 	if err != nil {
-		return nil, false
+		return false
 	}
 	e := emitBufs.Get().(*emitter)
 	defer emitBufs.Put(e)
@@ -41,9 +50,10 @@ func ToJSON(y []byte) ([]byte, bool) {
 		e.buf = nil
 	}
 	if !same {
-		return nil, false
+		return false
 	}
-	return appendJSON(make([]byte, 0, len(y)), root), true
+	fn(Value{root})
+	return true
 }
 
 // reader walks a document line by line. pos is where the current line's unread part

@@ -1,0 +1,124 @@
+package canonyaml
+
+import "bytes"
+
+// Value is one value of a document Read is reading, for a caller that decodes it into
+// typed fields itself rather than through JSON. It is valid only during Read's callback.
+type Value struct{ n node }
+
+// Kind is a value's JSON type.
+type Kind uint8
+
+// The kinds of Value, JSON's types.
+const (
+	Null Kind = iota
+	Bool
+	Number
+	String
+	Array
+	Object
+)
+
+// Kind returns the value's JSON type.
+func (v Value) Kind() Kind {
+	switch v.n.kind {
+	case kNull:
+		return Null
+	case kFalse, kTrue:
+		return Bool
+	case kNumber:
+		return Number
+	case kString:
+		return String
+	case kArray:
+		return Array
+	}
+	return Object
+}
+
+// Len is the number of an array's items or an object's members.
+func (v Value) Len() int { return len(v.n.items) + len(v.n.members) }
+
+// Member is an object's i-th member, in key order.
+func (v Value) Member(i int) (key []byte, val Value) {
+	m := v.n.members[i]
+	return m.key, Value{m.val}
+}
+
+// Get follows path from v through object members, and false when one is not there.
+func (v Value) Get(path ...string) (Value, bool) {
+	n := v.n
+	for _, k := range path {
+		i := memberIndex(n, k)
+		if i < 0 {
+			return Value{}, false
+		}
+		n = n.members[i].val
+	}
+	return Value{n}, true
+}
+
+// Without returns v with the member at path left out (v itself when it is not there). The
+// objects along the path are copied; v is not changed.
+func (v Value) Without(path ...string) Value {
+	if len(path) == 0 {
+		return v
+	}
+	i := memberIndex(v.n, path[0])
+	if i < 0 {
+		return v
+	}
+	members := make([]member, 0, len(v.n.members))
+	members = append(members, v.n.members[:i]...)
+	if len(path) > 1 {
+		child := Value{v.n.members[i].val}.Without(path[1:]...)
+		members = append(members, member{key: v.n.members[i].key, val: child.n})
+	}
+	members = append(members, v.n.members[i+1:]...)
+	return Value{node{kind: kObject, members: members}}
+}
+
+// AppendJSON appends the value's JSON to b.
+func (v Value) AppendJSON(b []byte) []byte { return appendJSON(b, v.n) }
+
+func memberIndex(n node, key string) int {
+	if n.kind != kObject {
+		return -1
+	}
+	for i, m := range n.members {
+		if string(m.key) == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// ReadString reads a scalar written on one line as the writer writes a string there: plain,
+// or single-quoted when it cannot be plain. Anything else (another type, a double-quoted
+// or literal string, a form the writer would not choose) is false, and left to Read.
+func ReadString(v []byte) ([]byte, bool) {
+	if len(v) == 0 {
+		return nil, false
+	}
+	if v[0] != '\'' {
+		return v, plainOK(v)
+	}
+	if len(v) < 2 || v[len(v)-1] != '\'' {
+		return nil, false
+	}
+	s := v[1 : len(v)-1]
+	if bytes.IndexByte(s, '\'') >= 0 {
+		out := make([]byte, 0, len(s))
+		for i := 0; i < len(s); i++ {
+			if s[i] == '\'' {
+				if i+1 >= len(s) || s[i+1] != '\'' {
+					return nil, false
+				}
+				i++
+			}
+			out = append(out, s[i])
+		}
+		s = out
+	}
+	return s, !plainOK(s) && singleOK(s) && !literalOK(s)
+}
