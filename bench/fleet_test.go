@@ -60,7 +60,7 @@ func BenchmarkFleetPack(b *testing.B) {
 	}
 }
 
-// BenchmarkFleetDigestFromDir is `bulwark digest --from DIR`: read and check the tree, pack.
+// BenchmarkFleetDigestFromDir is `bulwark digest --from DIR`: read, check and pack the tree.
 func BenchmarkFleetDigestFromDir(b *testing.B) {
 	bun := fleetBundle(b)
 	dir := filepath.Join(b.TempDir(), "tree")
@@ -75,11 +75,11 @@ func BenchmarkFleetDigestFromDir(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		got, err := bundle.ReadDir(dir)
+		p, err := oci.PackDir(dir, oci.PackOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		d, err := oci.Digest(got, oci.PackOptions{})
+		d, err := p.Image.Digest()
 		if err != nil {
 			b.Fatal(err)
 		}

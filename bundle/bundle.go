@@ -13,8 +13,8 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"sigs.k8s.io/yaml"
 
@@ -107,7 +107,7 @@ func (b *Bundle) WriteDir(dir string, force bool) error {
 
 // ioWorkers is how many files are read or written at once: a tree of thousands of small
 // files costs system calls more than bytes, and they overlap even on one core.
-const ioWorkers = 8
+var ioWorkers = envInt()
 
 func checkReplaceable(dir string) error {
 	entries, err := os.ReadDir(dir)
@@ -123,113 +123,64 @@ func checkReplaceable(dir string) error {
 	return nil
 }
 
-// ReadDir loads a bundle tree from dir and checks it against its index. The walk lists the
-// files (a directory read gives their types without a stat each); they are then read
-// ioWorkers at a time, each checked against the limits by the size of what was opened.
+// ReadDir loads a bundle tree from dir and checks it against its index.
 func ReadDir(dir string) (*Bundle, error) {
-	var rels []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if !d.Type().IsRegular() {
-			return fmt.Errorf("%s: only regular files may be in a bundle", rel)
-		}
-		if len(rels) >= MaxFiles {
-			return fmt.Errorf("more than %d files", MaxFiles)
-		}
-		rels = append(rels, rel)
+	files := map[string][]byte{}
+	idx, err := readDir(dir, false, func(p string, data []byte, _ [32]byte) error {
+		files[p] = data
 		return nil
 	})
 	if err != nil {
-		return nil, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, err))
+		return nil, err
 	}
-	// The index is read first and decoded while the other files are read.
-	var pending *PendingIndex
-	data := make([][]byte, len(rels))
-	for i, rel := range rels {
-		if rel != IndexFile {
-			continue
-		}
-		d, err := readLimited(filepath.Join(dir, IndexFile), IndexFile)
-		if err != nil {
-			return nil, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, err))
-		}
-		data[i], pending = d, DecodeIndexAsync(d)
-	}
-	var total atomic.Int64
-	err = parallel.Do(ioWorkers, len(rels), func(i int) error {
-		d := data[i]
-		if d == nil {
-			var err error
-			if d, err = readLimited(filepath.Join(dir, filepath.FromSlash(rels[i])), rels[i]); err != nil {
-				return err
-			}
-		}
-		if total.Add(int64(len(d))) > MaxTreeBytes {
-			return fmt.Errorf("bundle is over %d bytes", MaxTreeBytes)
-		}
-		data[i] = d
-		return nil
-	})
-	if err != nil {
-		return nil, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, err))
-	}
-	files := make(map[string][]byte, len(rels))
-	for i, rel := range rels {
-		files[rel] = data[i]
-	}
-	b, err := FromFilesIndex(files, pending)
-	if err != nil {
-		return nil, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, err))
-	}
-	return b, nil
+	return &Bundle{Index: idx, Files: files}, nil
 }
 
-// readLimited reads a regular file of at most MaxFileBytes. It checks what it opened, not
-// what the walk saw, so a file swapped for a link or grown in between is still refused.
-func readLimited(path, rel string) ([]byte, error) {
-	f, err := os.Open(path)
+// StreamDir reads the bundle tree in dir and checks it against its index as ReadDir does,
+// without keeping it: each is given every file in path order (the order of Paths), as
+// soon as it and every file before it are read, so that a caller packing the tree does so
+// while it is read. data is valid only until each returns. The index is checked once every
+// file is in: what each was given is a bundle only if StreamDir returns no error.
+func StreamDir(dir string, each func(path string, data []byte) error) (Index, error) {
+	return readDir(dir, true, func(p string, data []byte, _ [32]byte) error { return each(p, data) })
+}
+
+// readDir reads a tree (readTree), records every file's digest and the kustomization, and
+// checks them against the index, decoded in the background meanwhile.
+func readDir(dir string, reuse bool, each func(path string, data []byte, sum [32]byte) error) (Index, error) {
+	fail := func(err error) (Index, error) {
+		return Index{}, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, err))
+	}
+	t, err := openTree(dir)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	defer f.Close()
-	info, err := f.Stat()
+	defer t.close()
+	var pending *PendingIndex
+	var sums treeSums
+	err = readTree(t, func(raw []byte) { pending = DecodeIndexAsync(raw) }, reuse, func(p string, data []byte, sum [32]byte) error {
+		sums.add(p, data, sum)
+		return each(p, data, sum)
+	})
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: only regular files may be in a bundle", rel)
+	if !sums.hasIndex {
+		return Index{}, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, ErrNotBundle))
 	}
-	if info.Size() > MaxFileBytes {
-		return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit", rel, info.Size(), MaxFileBytes)
+	var idx Index
+	if pending != nil {
+		<-pending.done
 	}
-	// One byte more than the size: a file that grew since the stat is seen, not cut short.
-	buf := make([]byte, 0, info.Size()+1)
-	for {
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(buf) > MaxFileBytes {
-			return nil, fmt.Errorf("%s: over the %d-byte limit", rel, MaxFileBytes)
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
+	if pending != nil && bytes.Equal(pending.raw, sums.index) {
+		idx, err = pending.idx, pending.err
+	} else {
+		idx, err = decodeIndex(sums.index)
 	}
+	if err := sums.check(idx, err); err != nil {
+		return fail(err)
+	}
+	return idx, nil
 }
 
 // FromFiles builds a bundle from raw files (e.g. an unpacked layer) and checks its index.
@@ -260,7 +211,6 @@ func DecodeIndexAsync(raw []byte) *PendingIndex {
 // FromFilesIndex is FromFiles with the index already decoding. A pending index of other
 // bytes than files' index file, or none, is decoded here instead.
 func FromFilesIndex(files map[string][]byte, pending *PendingIndex) (*Bundle, error) {
-	b := &Bundle{Files: files}
 	raw, ok := files[IndexFile]
 	if !ok {
 		return nil, exitcode.AsBadInput(ErrNotBundle)
@@ -275,16 +225,47 @@ func FromFilesIndex(files map[string][]byte, pending *PendingIndex) (*Bundle, er
 	} else {
 		idx, err = decodeIndex(raw)
 	}
-	if err := b.checkIndex(idx, err); err != nil {
+	b := &Bundle{Files: files}
+	var sums treeSums
+	for _, p := range b.Paths() {
+		sums.add(p, files[p], sha256.Sum256(files[p]))
+	}
+	if err := sums.check(idx, err); err != nil {
 		return nil, exitcode.AsBadInput(err)
 	}
+	b.Index = idx
 	return b, nil
 }
 
-// checkIndex checks the decoded index (err is the decoding's, reported first): every file
-// it lists is present with the recorded digest, no unlisted manifest was slipped in, and
+// treeSums is what checking a tree against its index needs of it: every file's path, in
+// path order, and digest, and the bytes of the index and the kustomization.
+type treeSums struct {
+	paths                []string
+	sums                 map[string][32]byte
+	index, kustomization []byte
+	hasIndex, hasKust    bool
+}
+
+// add records a file, and the index's and the kustomization's bytes (whose buffers a
+// streamed tree does not reuse).
+func (t *treeSums) add(p string, data []byte, sum [32]byte) {
+	if t.sums == nil {
+		t.sums = map[string][32]byte{}
+	}
+	t.paths = append(t.paths, p)
+	t.sums[p] = sum
+	switch p {
+	case IndexFile:
+		t.index, t.hasIndex = data, true
+	case KustomizeFile:
+		t.kustomization, t.hasKust = data, true
+	}
+}
+
+// check checks the decoded index (err is the decoding's, reported first): every file it
+// lists is present with the recorded digest, no unlisted manifest was slipped in, and
 // kustomization.yaml is exactly the one the index implies.
-func (b *Bundle) checkIndex(idx Index, err error) error {
+func (t *treeSums) check(idx Index, err error) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", IndexFile, err)
 	}
@@ -294,53 +275,122 @@ func (b *Bundle) checkIndex(idx Index, err error) error {
 	if err := checkClaims(idx.Spec); err != nil {
 		return err
 	}
-	listed := map[string]bool{IndexFile: true, KustomizeFile: true}
+	listed := make(map[string]bool, len(idx.Spec.Objects)+2)
+	listed[IndexFile], listed[KustomizeFile] = true, true
 	for _, o := range idx.Spec.Objects {
-		data, ok := b.Files[o.File]
+		sum, ok := t.sums[o.File]
 		if !ok {
 			return fmt.Errorf("%s lists %s, which is missing", IndexFile, o.File)
 		}
-		if got := SHA256(data); got != o.SHA256 {
+		if got := hex.EncodeToString(sum[:]); got != o.SHA256 {
 			return fmt.Errorf("%s: sha256 %s does not match the index (%s)", o.File, got, o.SHA256)
 		}
 		listed[o.File] = true
 	}
-	for p := range b.Files {
+	var manifests []string
+	for _, p := range t.paths {
 		if !listed[p] {
 			return fmt.Errorf("%s is not listed in %s", p, IndexFile)
 		}
+		if p != IndexFile && p != KustomizeFile {
+			manifests = append(manifests, p)
+		}
 	}
-	b.Index = idx
-	want, err := Kustomization(b.ManifestPaths())
+	want, err := Kustomization(manifests)
 	if err != nil {
 		return err
 	}
-	got, ok := b.Files[KustomizeFile]
 	switch {
-	case !ok:
+	case !t.hasKust:
 		return fmt.Errorf("%s is missing: it is part of a bundle", KustomizeFile)
-	case !bytes.Equal(got, want):
+	case !bytes.Equal(t.kustomization, want):
 		return fmt.Errorf("%s says more than the index: a bundle's kustomization lists its objects and nothing else (no patches, resources or generators of its own)", KustomizeFile)
 	}
 	return nil
 }
 
 // decodeIndex reads bulwark.yaml strictly. An index in the canonical form Assemble writes
-// is read without a YAML parser (canonyaml.ToJSON answers only when its reading is the
-// parser's); any other, or one the strict JSON decoding refuses, goes through
+// is read without a YAML parser (canonyaml answers only when its reading is the parser's):
+// its objects, nearly all of a fleet-size index, line by line, and the rest through
+// strict JSON decoding. Any other index, or one either way refuses, goes through
 // sigs.k8s.io/yaml, so that its errors are the ones users see.
 func decodeIndex(raw []byte) (Index, error) {
-	if js, ok := canonyaml.ToJSON(raw); ok {
-		var idx Index
-		dec := json.NewDecoder(bytes.NewReader(js))
-		dec.DisallowUnknownFields()
-		if dec.Decode(&idx) == nil && !dec.More() {
-			return idx, nil
-		}
+	if idx, ok := fastIndex(raw); ok {
+		return idx, nil
 	}
 	var idx Index
 	err := yaml.UnmarshalStrict(raw, &idx)
 	return idx, err
+}
+
+// fastIndex is decodeIndex without a YAML parser, and false where it needs one: the
+// objects line by line (lineIndex), or else the whole index through canonyaml's JSON, and
+// either way strict JSON decoding.
+func fastIndex(raw []byte) (Index, bool) {
+	if idx, ok := lineIndex(raw); ok {
+		return idx, true
+	}
+	js, ok := canonyaml.ToJSON(raw)
+	if !ok {
+		return Index{}, false
+	}
+	var idx Index
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if dec.Decode(&idx) != nil || dec.More() {
+		return Index{}, false
+	}
+	return idx, true
+}
+
+// lineIndex is fastIndex with the objects read line by line.
+func lineIndex(raw []byte) (Index, bool) {
+	rest, objects, ok := splitObjects(raw)
+	if !ok {
+		return Index{}, false
+	}
+	var idx Index
+	var fast bool
+	canonyaml.Read(rest, func(root canonyaml.Value) {
+		if v, ok := root.Get("spec", "objects"); !ok || v.Kind() != canonyaml.Array || v.Len() != 0 {
+			return
+		}
+		idx, fast = restIndex(root)
+	})
+	if !fast {
+		return Index{}, false
+	}
+	idx.Spec.Objects = objects
+	return idx, true
+}
+
+// restIndex decodes an index but for its objects, strictly, through JSON; false when the
+// objects are not spec.objects alone (encoding/json matches keys to fields regardless of
+// case) or the decoding refuses the rest.
+func restIndex(root canonyaml.Value) (Index, bool) {
+	spec, _ := root.Get("spec")
+	if !onlyKey(root, "spec") || !onlyKey(spec, "objects") {
+		return Index{}, false
+	}
+	js := root.Without("spec", "objects").AppendJSON(nil)
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	var idx Index
+	if dec.Decode(&idx) != nil || dec.More() {
+		return Index{}, false
+	}
+	return idx, true
+}
+
+// onlyKey reports whether key is the only one of o's keys that encoding/json, which matches
+// keys to fields regardless of case, would decode into key's field.
+func onlyKey(o canonyaml.Value, key string) bool {
+	for i := range o.Len() {
+		if k, _ := o.Member(i); !bytes.Equal(k, []byte(key)) && bytes.EqualFold(k, []byte(key)) {
+			return false
+		}
+	}
+	return true
 }
 
 // SHA256 is the hex digest recorded for a file in the index.
@@ -363,4 +413,12 @@ func ValidPath(p string) bool {
 		}
 	}
 	return true
+}
+
+func envInt() int {
+	n, _ := strconv.Atoi(os.Getenv("IOW"))
+	if n == 0 {
+		n = 8
+	}
+	return n
 }

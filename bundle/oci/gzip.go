@@ -137,7 +137,8 @@ func (j *deflateJob) deflate(w **flate.Writer) error {
 			return err
 		}
 	}
-	j.out.Grow(len(j.chunk) / 4)
+	// Bundle YAML compresses about 25:1; the buffer grows if a chunk needs more.
+	j.out.Grow(len(j.chunk) / 16)
 	// NewWriter's state and ResetDict's with no dictionary are the same: the first chunk
 	// compresses exactly as a plain gzip.Writer would.
 	(*w).ResetDict(&j.out, j.dict)
@@ -175,4 +176,14 @@ func (z *chunkedGzip) Close() error {
 	binary.LittleEndian.PutUint32(trailer[4:], z.size)
 	_, err := z.dst.Write(trailer[:])
 	return err
+}
+
+// abandon stops the workers of a stream that will not be closed, e.g. when reading the
+// tree it packs failed.
+func (z *chunkedGzip) abandon() {
+	if z.queue != nil {
+		close(z.queue)
+		z.workers.Wait()
+		z.queue = nil
+	}
 }

@@ -99,52 +99,85 @@ var epoch = time.Unix(0, 0)
 //   - one gzip member at a fixed level, with no name, comment or modification time in its
 //     header, compressed in fixed-size chunks (chunkedGzip).
 func Tarball(b *bundle.Bundle) ([]byte, error) {
-	var buf bytes.Buffer
-	gz := newChunkedGzip(&buf)
-	tw := tar.NewWriter(gz)
-	dirs := map[string]bool{}
+	t := newTarball()
 	for _, p := range b.Paths() {
-		if !bundle.ValidPath(p) {
-			return nil, exitcode.AsBadInput(fmt.Errorf("bundle path %q is not a clean relative path", p))
-		}
-		var parent string
-		for _, seg := range strings.Split(path.Dir(p), "/") {
-			if seg == "." {
-				break
-			}
-			parent = path.Join(parent, seg)
-			if dirs[parent] {
-				continue
-			}
-			dirs[parent] = true
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: parent + "/", Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
-				return nil, err
-			}
-		}
-		data := b.Files[p]
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: p, Mode: 0o644, Size: int64(len(data)), ModTime: epoch, Format: tar.FormatPAX}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(data); err != nil {
+		if err := t.add(p, b.Files[p]); err != nil {
 			return nil, err
 		}
 	}
-	if err := tw.Close(); err != nil {
+	return t.close()
+}
+
+// tarball writes the layer file by file, in path order: Tarball for a bundle in memory,
+// PackDir for one being read.
+type tarball struct {
+	buf  bytes.Buffer
+	gz   *chunkedGzip
+	tw   *tar.Writer
+	dirs map[string]bool
+	last string
+}
+
+func newTarball() *tarball {
+	t := &tarball{dirs: map[string]bool{}}
+	t.gz = newChunkedGzip(&t.buf)
+	t.tw = tar.NewWriter(t.gz)
+	return t
+}
+
+// add writes the file p, after those of its parent directories not written yet. Paths must
+// come in increasing order, so that the stream is the same however the files were found.
+func (t *tarball) add(p string, data []byte) error {
+	if !bundle.ValidPath(p) {
+		return exitcode.AsBadInput(fmt.Errorf("bundle path %q is not a clean relative path", p))
+	}
+	if t.last != "" && p <= t.last {
+		return fmt.Errorf("packing: %s after %s is out of path order", p, t.last)
+	}
+	t.last = p
+	var parent string
+	for _, seg := range strings.Split(path.Dir(p), "/") {
+		if seg == "." {
+			break
+		}
+		parent = path.Join(parent, seg)
+		if t.dirs[parent] {
+			continue
+		}
+		t.dirs[parent] = true
+		if err := t.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: parent + "/", Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+	}
+	if err := t.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: p, Mode: 0o644, Size: int64(len(data)), ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+		return err
+	}
+	_, err := t.tw.Write(data)
+	return err
+}
+
+// close ends the stream and returns the layer.
+func (t *tarball) close() ([]byte, error) {
+	if err := t.tw.Close(); err != nil {
 		return nil, err
 	}
-	if err := gz.Close(); err != nil {
+	if err := t.gz.Close(); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return t.buf.Bytes(), nil
 }
 
 // Annotations are the manifest annotations Pack writes for a bundle.
 func Annotations(b *bundle.Bundle, opts PackOptions) (map[string]string, error) {
+	return annotations(&b.Index, opts)
+}
+
+func annotations(idx *bundle.Index, opts PackOptions) (map[string]string, error) {
 	created, err := createdTime(opts)
 	if err != nil {
 		return nil, err
 	}
-	spec := b.Index.Spec
+	spec := idx.Spec
 	ids := make([]string, 0, len(spec.Controls))
 	for _, c := range spec.Controls {
 		ids = append(ids, c.ID)
@@ -176,11 +209,43 @@ func Pack(b *bundle.Bundle, opts PackOptions) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("packing bundle: %w", err)
 	}
-	ann, err := Annotations(b, opts)
+	return image(&b.Index, tgz, opts)
+}
+
+// Packed is a bundle's artifact and the index it was packed from.
+type Packed struct {
+	Index bundle.Index
+	Image v1.Image
+}
+
+// PackDir reads the bundle tree in dir, checked as bundle.ReadDir checks it, and packs it as
+// Pack does, into the same bytes; each file is tarred and compressed as soon as it is read,
+// and not kept, rather than once the whole tree is in memory.
+func PackDir(dir string, opts PackOptions) (*Packed, error) {
+	t := newTarball()
+	idx, err := bundle.StreamDir(dir, t.add)
+	if err != nil {
+		t.gz.abandon()
+		return nil, err
+	}
+	tgz, err := t.close()
+	if err != nil {
+		return nil, fmt.Errorf("packing bundle: %w", err)
+	}
+	img, err := image(&idx, tgz, opts)
 	if err != nil {
 		return nil, err
 	}
-	spec := b.Index.Spec
+	return &Packed{Index: idx, Image: img}, nil
+}
+
+// image is the artifact of the bundle of idx whose layer is tgz.
+func image(idx *bundle.Index, tgz []byte, opts PackOptions) (v1.Image, error) {
+	ann, err := annotations(idx, opts)
+	if err != nil {
+		return nil, err
+	}
+	spec := idx.Spec
 	m := v1.Manifest{
 		SchemaVersion: 2,
 		MediaType:     ManifestMediaType,

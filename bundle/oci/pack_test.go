@@ -37,7 +37,13 @@ func packBytes(t testing.TB, b *bundle.Bundle, opts PackOptions) packed {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return packedBytes(t, img)
+}
+
+func packedBytes(t testing.TB, img v1.Image) packed {
+	t.Helper()
 	var p packed
+	var err error
 	if p.manifest, err = img.RawManifest(); err != nil {
 		t.Fatal(err)
 	}
@@ -474,5 +480,41 @@ func BenchmarkUnpack(b *testing.B) {
 		if _, err := Unpack(bytes.NewReader(tgz), DefaultLimits()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestPackDir: a tree packed while it is read gives every byte Pack gives for the bundle
+// read first, whatever the provenance and however names sort (a file beside a directory
+// of the same stem, which a walk meets in another order than the tar stream's); a tree
+// that is not its index's is refused as bad input, however far the packing had got.
+func TestPackDir(t *testing.T) {
+	files := bundletest.PaymentsSizedFiles(300)
+	files["network/team-01.yaml"] = "kind: ConfigMap\n"
+	files["network/team-01-x/a.yaml"] = "kind: ConfigMap\n"
+	b := bundletest.Bundle(t, "1.0.0", files)
+	dir := filepath.Join(t.TempDir(), "tree")
+	if err := b.WriteDir(dir, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []PackOptions{{}, {Source: "https://example.com/p.git", Revision: "main@sha1:abc", Created: time1}} {
+		want := packBytes(t, b, opts)
+		p, err := PackDir(dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := packedBytes(t, p.Image)
+		if !bytes.Equal(got.layer, want.layer) || !bytes.Equal(got.manifest, want.manifest) || got.digest != want.digest {
+			t.Fatalf("PackDir digest %s (layer %d bytes), Pack %s (layer %d bytes)", got.digest, len(got.layer), want.digest, len(want.layer))
+		}
+		if p.Index.Spec.Version != "1.0.0" || len(p.Index.Spec.Objects) != len(files) {
+			t.Errorf("PackDir's index: version %q, %d objects; want 1.0.0, %d", p.Index.Spec.Version, len(p.Index.Spec.Objects), len(files))
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls", "zz-extra.yaml"), []byte("kind: ConfigMap\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := PackDir(dir, PackOptions{})
+	if err == nil || !strings.Contains(err.Error(), "zz-extra.yaml is not listed") || exitcode.Of(err, 0) != exitcode.BadInput {
+		t.Fatalf("PackDir of a tree with an unlisted file: %v, want it refused as bad input", err)
 	}
 }

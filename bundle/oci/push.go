@@ -70,10 +70,23 @@ func humanBytes(n int64) string {
 // was. Blobs the registry already has are not uploaded again, so an unchanged re-push sends
 // no blob and keeps the digest.
 func (c *Client) Push(ctx context.Context, b *bundle.Bundle, ref string, opts PushOptions) (name.Digest, error) {
+	if _, err := c.parsePushTag(ref); err != nil {
+		return name.Digest{}, err
+	}
+	img, err := Pack(b, opts.Pack)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	return c.PushPacked(ctx, &Packed{Index: b.Index, Image: img}, ref, opts)
+}
+
+// PushPacked is Push of a bundle packed already (PackDir); opts.Pack is not used.
+func (c *Client) PushPacked(ctx context.Context, p *Packed, ref string, opts PushOptions) (name.Digest, error) {
 	tag, err := c.parsePushTag(ref)
 	if err != nil {
 		return name.Digest{}, err
 	}
+	img := p.Image
 	repo := tag.Context()
 	tags := []string{tag.TagStr()}
 	seen := map[string]bool{tag.TagStr(): true}
@@ -85,10 +98,6 @@ func (c *Client) Push(ctx context.Context, b *bundle.Bundle, ref string, opts Pu
 			seen[t] = true
 			tags = append(tags, t)
 		}
-	}
-	img, err := Pack(b, opts.Pack)
-	if err != nil {
-		return name.Digest{}, err
 	}
 	dig, err := img.Digest()
 	if err != nil {
@@ -118,7 +127,7 @@ func (c *Client) Push(ctx context.Context, b *bundle.Bundle, ref string, opts Pu
 		if err != nil {
 			return name.Digest{}, c.WrapError("listing tags of", repo, err)
 		}
-		move, kept := semverAliases(b.Index.Spec.Version, existing)
+		move, kept := semverAliases(p.Index.Spec.Version, existing)
 		for _, k := range kept {
 			prog.printf("not moving %s:%s: %s", repo, k.alias, k.reason)
 		}

@@ -23,11 +23,11 @@ profile and version always give the same digest, on any machine.`,
   bulwark digest --from out/payments`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := src.load(cmd)
+			p, err := src.pack(cmd, oci.PackOptions{})
 			if err != nil {
 				return err
 			}
-			d, err := oci.Digest(b, oci.PackOptions{})
+			d, err := p.Image.Digest()
 			if err != nil {
 				return err
 			}
@@ -69,11 +69,11 @@ not uploaded again. Credentials come from the docker config and credential helpe
 					return err
 				}
 			}
-			b, err := src.load(cmd)
+			p, err := src.pack(cmd, opts.Pack)
 			if err != nil {
 				return err
 			}
-			d, err := c.Push(cmd.Context(), b, args[0], opts)
+			d, err := c.PushPacked(cmd.Context(), p, args[0], opts)
 			if err != nil {
 				return err
 			}

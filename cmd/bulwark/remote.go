@@ -77,6 +77,22 @@ func (s *bundleSource) load(cmd *cobra.Command) (*bundle.Bundle, error) {
 	return nil, usageErrorf("a bundle is required: -f PROFILE or --from DIR")
 }
 
+// pack loads the bundle and packs it with opts. A directory is packed while it is read.
+func (s *bundleSource) pack(cmd *cobra.Command, opts oci.PackOptions) (*oci.Packed, error) {
+	if s.from != "" && s.file == "" {
+		return oci.PackDir(s.from, opts)
+	}
+	b, err := s.load(cmd)
+	if err != nil {
+		return nil, err
+	}
+	img, err := oci.Pack(b, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &oci.Packed{Index: b.Index, Image: img}, nil
+}
+
 // openBundle reads a bundle from a directory when one exists at arg, else from a registry.
 // A bare word that is neither (no registry host: no dot, colon or localhost before the first
 // slash) is a mistyped directory, not a Docker Hub image to look up.
