@@ -59,7 +59,7 @@ func emit(root node, size int) ([]byte, error) {
 	} else {
 		out = bytes.Clone(out)
 	}
-	if cap(e.buf) <= 16<<20 { // keep the pool from pinning one huge document
+	if cap(e.buf) <= maxPooledBytes { // keep the pool from pinning one large document
 		emitBufs.Put(e)
 	}
 	if err != nil {

@@ -46,7 +46,7 @@ func Read(y []byte, fn func(root Value)) bool {
 	e.buf, e.err = e.buf[:0], nil
 	e.document(root)
 	same := e.err == nil && bytes.Equal(e.buf, y)
-	if cap(e.buf) > 16<<20 {
+	if cap(e.buf) > maxPooledBytes {
 		e.buf = nil
 	}
 	if !same {

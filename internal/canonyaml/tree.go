@@ -57,10 +57,18 @@ func (a *arena) reset() {
 	a.nodeStack, a.memberStack = a.nodeStack[:0], a.memberStack[:0]
 }
 
+// maxPooledItems bounds the arenas and buffers kept for reuse: an object's document is a
+// few hundred members; a bundle index's is tens of thousands, read or written once, and
+// an arena that size held in the pool is 7 MB of a build's peak memory for nothing.
+const maxPooledItems = 4096
+
+// maxPooledBytes is maxPooledItems for the writer's buffers.
+const maxPooledBytes = 256 << 10
+
 // putArena returns a to the pool, unless a fleet-size document grew it: a pool that pins
 // megabytes for documents that are read once per process costs more than it saves.
 func putArena(a *arena) {
-	if cap(a.members) > 1<<16 || cap(a.nodes) > 1<<16 {
+	if cap(a.members) > maxPooledItems || cap(a.nodes) > maxPooledItems {
 		return
 	}
 	a.reset()
