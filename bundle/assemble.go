@@ -80,7 +80,7 @@ func Assemble(h Header, objects []Object) (*Bundle, error) {
 		return nil, err
 	}
 	b.Files[KustomizeFile] = kust
-	index, err := canonyaml.Marshal(idx)
+	index, err := marshalIndex(idx)
 	if err != nil {
 		return nil, fmt.Errorf("serialising the bundle index: %w", err)
 	}

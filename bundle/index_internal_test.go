@@ -1,11 +1,14 @@
 package bundle
 
 import (
+	"bytes"
 	"reflect"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"bulwark.dev/bulwark/internal/canonyaml"
 )
 
 // sampleIndex is a canonical index as Assemble writes it, with objects in and out of a
@@ -110,6 +113,78 @@ func FuzzDecodeIndex(f *testing.F) {
 		}
 		if gotErr == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("decodeIndex read\n%+v\nthe parser\n%+v", got, want)
+		}
+	})
+}
+
+// TestMarshalIndexIsMarshal: the index written with its objects line by line is, byte for
+// byte, canonyaml.Marshal's, for names of every form the writer has (plain, quoted,
+// double-quoted, a block), lists empty and nil, an object in no namespace, and no objects;
+// and it reads back line by line when every line can say its object.
+func TestMarshalIndexIsMarshal(t *testing.T) {
+	obj := func(name, ns string, controls []string) IndexObject {
+		return IndexObject{File: "network/" + ns + "/x.yaml", APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy", Namespace: ns, Name: name,
+			Controls: controls, TSC: []string{"CC6.6"}, SHA256: "0123abcd"}
+	}
+	cases := []struct {
+		name    string
+		objects []IndexObject
+		lines   bool
+	}{
+		{"plain", []IndexObject{obj("x", "a", []string{"NET-01"}), obj("y", "b", []string{"NET-01", "POD-03"})}, true},
+		{"quoted", []IndexObject{obj("x: y", "a", []string{"1.0"}), obj("it's", "", []string{}), obj("yes", "null", []string{"#"})}, true},
+		{"double-quoted", []IndexObject{obj("x", "a", nil), obj("a\tb", "a", []string{"NET-01"})}, false},
+		{"a block", []IndexObject{obj("a\nb", "a", []string{"NET-01"})}, false},
+		{"a nil list", []IndexObject{obj("x", "a", nil)}, false},
+		{"not UTF-8", []IndexObject{obj("\xff", "a", []string{"NET-01"})}, false},
+		{"no objects", nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			idx := Index{APIVersion: IndexAPIVersion, Kind: IndexKind, Metadata: IndexMeta{Name: "p"},
+				Spec: IndexSpec{Profile: "p", Version: "1.0.0", Controls: []IndexControl{{ID: "NET-01"}}, Objects: tc.objects}}
+			got, err := marshalIndex(idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := canonyaml.Marshal(idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("marshalIndex wrote\n%s\ncanonyaml.Marshal\n%s", got, want)
+			}
+			if _, lines := appendObjects(nil, tc.objects); len(tc.objects) > 0 && lines != tc.lines {
+				t.Errorf("written line by line: %v, want %v", lines, tc.lines)
+			}
+			if _, lines := lineIndex(got); lines != tc.lines {
+				t.Errorf("read back line by line: %v, want %v", lines, tc.lines)
+			}
+		})
+	}
+}
+
+// FuzzMarshalIndex: whatever an object's strings, the index written line by line is
+// canonyaml.Marshal's.
+func FuzzMarshalIndex(f *testing.F) {
+	f.Add("x", "a", "NET-01")
+	f.Add("x: y", "", "'")
+	f.Add("1.0", "a\tb", "")
+	f.Fuzz(func(t *testing.T, name, ns, control string) {
+		idx := Index{APIVersion: IndexAPIVersion, Kind: IndexKind, Spec: IndexSpec{Objects: []IndexObject{
+			{File: "a.yaml", Name: name, Namespace: ns, Controls: []string{control}, TSC: []string{}},
+			{File: "b.yaml", Name: ns, Namespace: name, Controls: []string{}, TSC: []string{control, name}},
+		}}}
+		got, err := marshalIndex(idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := canonyaml.Marshal(idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("marshalIndex wrote\n%s\ncanonyaml.Marshal\n%s", got, want)
 		}
 	})
 }

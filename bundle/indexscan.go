@@ -163,3 +163,79 @@ func (s *objectScanner) list(val []byte) ([]string, bool) {
 	}
 	return out, len(out) > 0
 }
+
+// marshalIndex writes the index in the canonical form, as canonyaml.Marshal does, with
+// its objects written line by line (appendObjects) rather than through JSON and a tree: a
+// fleet-size index's tree is 7 MB, most of a build's peak memory. Any object the lines
+// cannot say exactly as Marshal would goes through Marshal whole.
+func marshalIndex(idx Index) ([]byte, error) {
+	objects := idx.Spec.Objects
+	var lines []byte
+	ok := len(objects) > 0
+	if ok {
+		lines, ok = appendObjects(make([]byte, 0, 320*len(objects)), objects)
+	}
+	if !ok {
+		return canonyaml.Marshal(idx)
+	}
+	idx.Spec.Objects = []IndexObject{}
+	rest, err := canonyaml.Marshal(idx)
+	if err != nil {
+		return nil, err
+	}
+	const empty = "\n  objects: []\n"
+	at := bytes.Index(rest, []byte(empty))
+	if at < 0 || bytes.Count(rest, []byte("\n  objects:")) != 1 {
+		idx.Spec.Objects = objects
+		return canonyaml.Marshal(idx)
+	}
+	out := make([]byte, 0, len(rest)+len(lines))
+	out = append(out, rest[:at]...)
+	out = append(out, objectsKey...)
+	out = append(out, lines...)
+	return append(out, rest[at+len(empty):]...), nil
+}
+
+// appendObjects writes the objects' sequence items as the canonical writer does (the
+// lines splitObjects reads), and false for an object it cannot: a string the writer would
+// double-quote or fold into a block, or a nil list (which JSON writes as null).
+func appendObjects(b []byte, objects []IndexObject) ([]byte, bool) {
+	ok := true
+	// line writes prefix, the scalar of s and a line break.
+	line := func(prefix, s string) {
+		b = append(b, prefix...)
+		var good bool
+		b, good = canonyaml.AppendString(b, s)
+		ok = ok && good
+		b = append(b, '\n')
+	}
+	list := func(key string, l []string) {
+		switch {
+		case l == nil:
+			ok = false
+		case len(l) == 0:
+			b = append(b, "    "+key+": []\n"...)
+		default:
+			b = append(b, "    "+key+":\n"...)
+			for _, s := range l {
+				line("    - ", s)
+			}
+		}
+	}
+	for _, o := range objects {
+		line("  - apiVersion: ", o.APIVersion)
+		list("controls", o.Controls)
+		line("    file: ", o.File)
+		line("    kind: ", o.Kind)
+		line("    name: ", o.Name)
+		if o.Namespace != "" {
+			line("    namespace: ", o.Namespace)
+		}
+		line("    sha256: ", o.SHA256)
+		list("tsc", o.TSC)
+		if !ok {
+			return nil, false
+		}
+	}
+	return b, true
+}

@@ -291,3 +291,31 @@ func FuzzReadString(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendString: what AppendString writes for a string is what the writer writes for
+// it, and ReadString reads it back.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"x", "x: y", "1.0.0", "", "it's", "a\tb", "a\nb", "null", "é", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := canonyaml.AppendString(nil, s)
+		if !ok {
+			return
+		}
+		js, err := json.Marshal(map[string]string{"k": s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := canonyaml.FromJSON(js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "k: " + string(v) + "\n"; string(y) != want {
+			t.Fatalf("AppendString(%q) = %q, the writer writes %q", s, v, y)
+		}
+		if back, ok := canonyaml.ReadString(v); !ok || string(back) != s {
+			t.Fatalf("ReadString(%q) = %q, %v; want %q", v, back, ok, s)
+		}
+	})
+}

@@ -1,6 +1,9 @@
 package canonyaml
 
-import "bytes"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // Value is one value of a document Read is reading, for a caller that decodes it into
 // typed fields itself rather than through JSON. It is valid only during Read's callback.
@@ -121,4 +124,29 @@ func ReadString(v []byte) ([]byte, bool) {
 		s = out
 	}
 	return s, !plainOK(s) && singleOK(s) && !literalOK(s)
+}
+
+// AppendString appends the scalar the writer writes for s as a value on one line, and
+// false when the writer would write s otherwise (double-quoted or as a literal block) or s
+// is not valid UTF-8 (which the writer's JSON input cannot hold): the forms ReadString
+// reads, so that a caller writing lines with it writes what Marshal would.
+func AppendString(b []byte, s string) ([]byte, bool) {
+	if !utf8.ValidString(s) {
+		return b, false
+	}
+	bs := []byte(s)
+	switch {
+	case plainOK(bs):
+		return append(b, s...), true
+	case singleOK(bs) && !literalOK(bs):
+		b = append(b, '\'')
+		for i := 0; i < len(s); i++ {
+			if s[i] == '\'' {
+				b = append(b, '\'')
+			}
+			b = append(b, s[i])
+		}
+		return append(b, '\''), true
+	}
+	return b, false
 }
