@@ -252,11 +252,14 @@ func Build(p *profile.Profile, cat *catalogue.Catalogue, version string) (*bundl
 	h := bundle.Header{Profile: p.Metadata.Name, Version: version, Framework: p.Spec.Framework, Catalogue: cat.Version, Scope: p.Spec}
 	h.Controls, h.NotRealised = Claims(p, cat, objs)
 	// Serialising is most of a build and each object's is its own, so the objects are
-	// shared out over the CPUs, each result into the object's slot.
+	// shared out over the CPUs, each result into the object's slot. A typed object is let
+	// go once serialised: at fleet size the typed objects and their YAML together were most
+	// of a build's peak memory.
 	entries := make([]bundle.Object, len(objs))
 	err = parallel.Do(runtime.GOMAXPROCS(0), len(objs), func(i int) error {
 		var err error
 		entries[i], err = entry(objs[i], cat)
+		objs[i] = generated.Object{}
 		return err
 	})
 	if err != nil {

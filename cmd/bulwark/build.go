@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -33,6 +35,7 @@ unless --force. With -o - the manifests are streamed as one YAML document stream
 			if out == "" {
 				return usageErrorf("an output is required: -o DIR (or -o - for stdout)")
 			}
+			lowerGCTarget()
 			p, cat, err := loadProfile(file, cmd.InOrStdin())
 			if err != nil {
 				return err
@@ -107,4 +110,17 @@ func writeSummary(w io.Writer, b *bundle.Bundle) error {
 	}
 	_, err := io.WriteString(w, sb.String())
 	return err
+}
+
+// buildGCPercent is the garbage collector's target while building a tree: a build holds
+// every object twice for a moment (typed, then serialised), and at the default target
+// (100) a 1,000-namespace build peaked at 52 MB resident, at 50 at 45 MB (medians of 9),
+// for about a tenth more time. Digest and push, which do not write the tree, keep the
+// default: there the time is what users wait on. GOGC, when set, wins.
+const buildGCPercent = 50
+
+func lowerGCTarget() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(buildGCPercent)
+	}
 }
