@@ -143,17 +143,7 @@ func TestMarshalIndexIsMarshal(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			idx := Index{APIVersion: IndexAPIVersion, Kind: IndexKind, Metadata: IndexMeta{Name: "p"},
 				Spec: IndexSpec{Profile: "p", Version: "1.0.0", Controls: []IndexControl{{ID: "NET-01"}}, Objects: tc.objects}}
-			got, err := marshalIndex(idx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := canonyaml.Marshal(idx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("marshalIndex wrote\n%s\ncanonyaml.Marshal\n%s", got, want)
-			}
+			got := marshalIndexIsMarshal(t, idx)
 			if _, lines := appendObjects(nil, tc.objects); len(tc.objects) > 0 && lines != tc.lines {
 				t.Errorf("written line by line: %v, want %v", lines, tc.lines)
 			}
@@ -175,16 +165,24 @@ func FuzzMarshalIndex(f *testing.F) {
 			{File: "a.yaml", Name: name, Namespace: ns, Controls: []string{control}, TSC: []string{}},
 			{File: "b.yaml", Name: ns, Namespace: name, Controls: []string{}, TSC: []string{control, name}},
 		}}}
-		got, err := marshalIndex(idx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := canonyaml.Marshal(idx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("marshalIndex wrote\n%s\ncanonyaml.Marshal\n%s", got, want)
-		}
+		marshalIndexIsMarshal(t, idx)
 	})
+}
+
+// marshalIndexIsMarshal returns marshalIndex's writing of idx, failing t unless it is
+// canonyaml.Marshal's byte for byte.
+func marshalIndexIsMarshal(t *testing.T, idx Index) []byte {
+	t.Helper()
+	got, err := marshalIndex(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := canonyaml.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("marshalIndex wrote\n%s\ncanonyaml.Marshal\n%s", got, want)
+	}
+	return got
 }

@@ -278,15 +278,7 @@ func FuzzReadString(f *testing.F) {
 		if !ok {
 			return
 		}
-		js, err := json.Marshal(map[string]string{"k": string(s)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		y, err := canonyaml.FromJSON(js)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := "k: " + string(v) + "\n"; string(y) != want {
+		if y := writtenValue(t, string(s)); y != "k: "+string(v)+"\n" {
 			t.Fatalf("ReadString(%q) = %q, which the writer writes as %q", v, s, y)
 		}
 	})
@@ -303,19 +295,25 @@ func FuzzAppendString(f *testing.F) {
 		if !ok {
 			return
 		}
-		js, err := json.Marshal(map[string]string{"k": s})
-		if err != nil {
-			t.Fatal(err)
-		}
-		y, err := canonyaml.FromJSON(js)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := "k: " + string(v) + "\n"; string(y) != want {
+		if y := writtenValue(t, s); y != "k: "+string(v)+"\n" {
 			t.Fatalf("AppendString(%q) = %q, the writer writes %q", s, v, y)
 		}
 		if back, ok := canonyaml.ReadString(v); !ok || string(back) != s {
 			t.Fatalf("ReadString(%q) = %q, %v; want %q", v, back, ok, s)
 		}
 	})
+}
+
+// writtenValue is the document the writer writes for {"k": s}.
+func writtenValue(t *testing.T, s string) string {
+	t.Helper()
+	js, err := json.Marshal(map[string]string{"k": s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := canonyaml.FromJSON(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(y)
 }
