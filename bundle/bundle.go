@@ -13,7 +13,6 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -107,7 +106,7 @@ func (b *Bundle) WriteDir(dir string, force bool) error {
 
 // ioWorkers is how many files are read or written at once: a tree of thousands of small
 // files costs system calls more than bytes, and they overlap even on one core.
-var ioWorkers = envInt()
+const ioWorkers = 8
 
 func checkReplaceable(dir string) error {
 	entries, err := os.ReadDir(dir)
@@ -413,12 +412,4 @@ func ValidPath(p string) bool {
 		}
 	}
 	return true
-}
-
-func envInt() int {
-	n, _ := strconv.Atoi(os.Getenv("IOW"))
-	if n == 0 {
-		n = 8
-	}
-	return n
 }

@@ -217,7 +217,15 @@ func (t portableTree) walkDir(rel string, fn func(rel string) error) error {
 }
 
 func (t portableTree) read(rel string, buf []byte) ([]byte, error) {
-	return readLimited(filepath.Join(t.dir, filepath.FromSlash(rel)), rel, buf)
+	path := filepath.Join(t.dir, filepath.FromSlash(rel))
+	// Opening would follow a link and wait on a FIFO for a writer; the index is read
+	// before the walk has seen what it is.
+	if st, err := os.Lstat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, errNotRegular(rel)
+	}
+	return readLimited(path, rel, buf)
 }
 
 // readLimited reads a regular file of at most MaxFileBytes. It checks what it opened, not

@@ -66,6 +66,11 @@ func TestReadTreeAgrees(t *testing.T) {
 			must(t, os.Symlink("a.yaml", filepath.Join(dir, IndexFile)))
 			return dir
 		}, IndexFile + ": only regular files"},
+		{"the index a FIFO", func(t *testing.T, dir string) string {
+			must(t, os.Remove(filepath.Join(dir, IndexFile)))
+			must(t, syscall.Mkfifo(filepath.Join(dir, IndexFile), 0o644))
+			return dir
+		}, IndexFile + ": only regular files"},
 		{"a FIFO", func(t *testing.T, dir string) string {
 			must(t, syscall.Mkfifo(filepath.Join(dir, "b", "a", "f"), 0o644))
 			return dir

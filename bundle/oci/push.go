@@ -70,7 +70,7 @@ func humanBytes(n int64) string {
 // was. Blobs the registry already has are not uploaded again, so an unchanged re-push sends
 // no blob and keeps the digest.
 func (c *Client) Push(ctx context.Context, b *bundle.Bundle, ref string, opts PushOptions) (name.Digest, error) {
-	if _, err := c.parsePushTag(ref); err != nil {
+	if err := c.CheckPush(ref, opts); err != nil {
 		return name.Digest{}, err
 	}
 	img, err := Pack(b, opts.Pack)
@@ -80,25 +80,45 @@ func (c *Client) Push(ctx context.Context, b *bundle.Bundle, ref string, opts Pu
 	return c.PushPacked(ctx, &Packed{Index: b.Index, Image: img}, ref, opts)
 }
 
-// PushPacked is Push of a bundle packed already (PackDir); opts.Pack is not used.
-func (c *Client) PushPacked(ctx context.Context, p *Packed, ref string, opts PushOptions) (name.Digest, error) {
+// CheckPush refuses a push's reference and tags before any work is done for it: ref must
+// name a tag, and every extra tag must be a valid one.
+func (c *Client) CheckPush(ref string, opts PushOptions) error {
+	_, _, err := c.pushTags(ref, opts)
+	return err
+}
+
+// pushTags is the tag ref names and every tag a push points, in order, without repeats.
+func (c *Client) pushTags(ref string, opts PushOptions) (name.Tag, []string, error) {
 	tag, err := c.parsePushTag(ref)
 	if err != nil {
-		return name.Digest{}, err
+		return name.Tag{}, nil, err
 	}
-	img := p.Image
-	repo := tag.Context()
 	tags := []string{tag.TagStr()}
 	seen := map[string]bool{tag.TagStr(): true}
 	for _, t := range opts.Tags {
-		if _, err := name.NewTag(repo.String()+":"+t, name.StrictValidation); err != nil {
-			return name.Digest{}, exitcode.AsBadInput(fmt.Errorf("tag %q: %w", t, err))
+		if _, err := name.NewTag(tag.Context().String()+":"+t, name.StrictValidation); err != nil {
+			return name.Tag{}, nil, exitcode.AsBadInput(fmt.Errorf("tag %q: %w", t, err))
 		}
 		if !seen[t] {
 			seen[t] = true
 			tags = append(tags, t)
 		}
 	}
+	return tag, tags, nil
+}
+
+// PushPacked is Push of a bundle packed already (PackDir); opts.Pack is not used.
+func (c *Client) PushPacked(ctx context.Context, p *Packed, ref string, opts PushOptions) (name.Digest, error) {
+	tag, tags, err := c.pushTags(ref, opts)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	repo := tag.Context()
+	seen := map[string]bool{}
+	for _, t := range tags {
+		seen[t] = true
+	}
+	img := p.Image
 	dig, err := img.Digest()
 	if err != nil {
 		return name.Digest{}, err

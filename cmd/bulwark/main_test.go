@@ -232,6 +232,11 @@ func TestBundleCommandsExitCodes(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d\n%s", tc.args, code, tc.code, errOut)
 		}
 	}
+	// A bad tag is refused before the bundle is read: the error names the tag, not the
+	// directory that does not exist.
+	if _, errOut, code := run(t, "", "push", "--from", filepath.Join(dir, "none"), "oci://127.0.0.1:1/p:1.0.0", "--tag", "bad tag"); code != 2 || !strings.Contains(errOut, `tag "bad tag"`) {
+		t.Errorf("push with a bad --tag: exit %d, want 2 and the tag named\n%s", code, errOut)
+	}
 	if out, _, code := run(t, "", "build", "-f", "../../examples/saas-starter.yaml", "-o", "-"); code != 0 || !strings.Contains(out, "kind: ValidatingPolicy") || strings.Contains(out, "kind: BundleIndex") {
 		t.Errorf("build -o - should stream manifests only (exit %d)", code)
 	}

@@ -69,6 +69,10 @@ not uploaded again. Credentials come from the docker config and credential helpe
 					return err
 				}
 			}
+			// A wrong reference or tag is said before the bundle is built or read.
+			if err := c.CheckPush(args[0], opts); err != nil {
+				return err
+			}
 			p, err := src.pack(cmd, opts.Pack)
 			if err != nil {
 				return err
