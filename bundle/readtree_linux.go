@@ -14,7 +14,7 @@ import (
 // relative to the tree's directory and read with open/fstat/read/close, where the os
 // package adds a poller registration and flag queries to each (a fleet-size tree is 4,000
 // files of 2 KB, so the calls are the cost); the walk reads directory entries itself, one
-// directory open at a time. Results and errors are readTreePortable's.
+// directory open at a time. Results and errors are the portable reader's (openTreePortable).
 func openTree(dir string) (treeFS, error) {
 	root, err := openNoEINTR(unix.AT_FDCWD, dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if err != nil {

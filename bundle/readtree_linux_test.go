@@ -140,7 +140,7 @@ func TestReadTreeAgrees(t *testing.T) {
 				}
 				return
 			}
-			for name, r := range map[string]result{"readTree": fast, "readTreePortable": portable} {
+			for name, r := range map[string]result{"linux": fast, "portable": portable} {
 				if r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
 					t.Errorf("%s: %v, want an error saying %q", name, r.err, tc.want)
 				}
