@@ -167,15 +167,7 @@ func readDir(dir string, reuse bool, each func(path string, data []byte, sum [32
 	if !sums.hasIndex {
 		return Index{}, exitcode.AsBadInput(fmt.Errorf("reading bundle %s: %w", dir, ErrNotBundle))
 	}
-	var idx Index
-	if pending != nil {
-		<-pending.done
-	}
-	if pending != nil && bytes.Equal(pending.raw, sums.index) {
-		idx, err = pending.idx, pending.err
-	} else {
-		idx, err = decodeIndex(sums.index)
-	}
+	idx, err := pending.result(sums.index)
 	if err := sums.check(idx, err); err != nil {
 		return fail(err)
 	}
@@ -207,6 +199,19 @@ func DecodeIndexAsync(raw []byte) *PendingIndex {
 	return p
 }
 
+// result is the decoding of raw: the background one when it decoded those bytes (p may be
+// nil), else one done here.
+func (p *PendingIndex) result(raw []byte) (Index, error) {
+	if p == nil {
+		return decodeIndex(raw)
+	}
+	<-p.done
+	if !bytes.Equal(p.raw, raw) {
+		return decodeIndex(raw)
+	}
+	return p.idx, p.err
+}
+
 // FromFilesIndex is FromFiles with the index already decoding. A pending index of other
 // bytes than files' index file, or none, is decoded here instead.
 func FromFilesIndex(files map[string][]byte, pending *PendingIndex) (*Bundle, error) {
@@ -214,16 +219,7 @@ func FromFilesIndex(files map[string][]byte, pending *PendingIndex) (*Bundle, er
 	if !ok {
 		return nil, exitcode.AsBadInput(ErrNotBundle)
 	}
-	var idx Index
-	var err error
-	if pending != nil {
-		<-pending.done
-	}
-	if pending != nil && bytes.Equal(pending.raw, raw) {
-		idx, err = pending.idx, pending.err
-	} else {
-		idx, err = decodeIndex(raw)
-	}
+	idx, err := pending.result(raw)
 	b := &Bundle{Files: files}
 	var sums treeSums
 	for _, p := range b.Paths() {
@@ -351,7 +347,7 @@ func lineIndex(raw []byte) (Index, bool) {
 	var idx Index
 	var fast bool
 	canonyaml.Read(rest, func(root canonyaml.Value) {
-		if v, ok := root.Get("spec", "objects"); !ok || v.Kind() != canonyaml.Array || v.Len() != 0 {
+		if v, ok := root.Get("spec", "objects"); !ok || !v.IsArray() || v.Len() != 0 {
 			return
 		}
 		idx, fast = restIndex(root)

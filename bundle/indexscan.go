@@ -10,6 +10,9 @@ import (
 // member at indentation 2, its sequence's items at the same indentation.
 const objectsKey = "\n  objects:\n"
 
+// noObjects is the line the rest of an index has in their place.
+const noObjects = "\n  objects: []\n"
+
 // splitObjects reads the objects of an index in the canonical form line by line, with no
 // tree (they are nearly all of a fleet-size index, and a tree of them costs more to build
 // than to read), and returns them with the rest of the document, their lines replaced by
@@ -37,7 +40,7 @@ func splitObjects(y []byte) (rest []byte, objects []IndexObject, ok bool) {
 	}
 	rest = make([]byte, 0, at+len(y)-s.pos+16)
 	rest = append(rest, y[:at]...)
-	rest = append(rest, "\n  objects: []\n"...)
+	rest = append(rest, noObjects...)
 	rest = append(rest, y[s.pos:]...)
 	return rest, objects, true
 }
@@ -81,7 +84,8 @@ func (s *objectScanner) object() (IndexObject, bool) {
 	var o IndexObject
 	next := 0 // the index in objectFields the next key may be at or after
 	for first := true; ; first = false {
-		if !first && !bytes.HasPrefix(s.src[s.pos:], []byte("    ")) || !first && bytes.HasPrefix(s.src[s.pos:], []byte("    - ")) {
+		// After the first, a member is a line at indentation 4 that is not a list item.
+		if next := s.src[s.pos:]; !first && (!bytes.HasPrefix(next, []byte("    ")) || bytes.HasPrefix(next, []byte("    - "))) {
 			break
 		}
 		l, ok := s.line()
@@ -183,8 +187,7 @@ func marshalIndex(idx Index) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	const empty = "\n  objects: []\n"
-	at := bytes.Index(rest, []byte(empty))
+	at := bytes.Index(rest, []byte(noObjects))
 	if at < 0 || bytes.Count(rest, []byte("\n  objects:")) != 1 {
 		idx.Spec.Objects = objects
 		return canonyaml.Marshal(idx)
@@ -193,7 +196,7 @@ func marshalIndex(idx Index) ([]byte, error) {
 	out = append(out, rest[:at]...)
 	out = append(out, objectsKey...)
 	out = append(out, lines...)
-	return append(out, rest[at+len(empty):]...), nil
+	return append(out, rest[at+len(noObjects):]...), nil
 }
 
 // appendObjects writes the objects' sequence items as the canonical writer does (the

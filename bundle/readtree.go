@@ -36,9 +36,9 @@ type treeFS interface {
 	// (see entryLess); an entry that is neither a regular file nor a directory is an error
 	// in its place, and so is fn's error.
 	walk(fn func(rel string) error) error
-	// read reads the regular file rel, at most MaxFileBytes, into buf when it is large
-	// enough; what it opens is checked again, since the file may have been swapped since
-	// the walk saw it.
+	// read reads the regular file rel, at most MaxFileBytes; what it opens is checked
+	// again, since the file may have been swapped since the walk saw it. A non-nil buf is
+	// a buffer to reuse (see readAll); nil reads into one of the file's size.
 	read(rel string, buf []byte) ([]byte, error)
 	close()
 }
@@ -54,6 +54,14 @@ func entryLess(a string, aDir bool, b string, bDir bool) bool {
 		b += "/"
 	}
 	return a < b
+}
+
+// childPath is the path of the entry name in the directory rel ("" for the root).
+func childPath(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
 }
 
 // readWindow is how many files the reading may run ahead of the caller's handling of
@@ -122,10 +130,13 @@ func readTree(t treeFS, index func([]byte), reuse bool, each func(rel string, da
 			defer workers.Done()
 			for j := range jobs {
 				if !stop.Load() {
-					var buf []byte
-					select {
-					case buf = <-free:
-					default:
+					var buf []byte // nil: a buffer of the file's size, kept by each
+					if reuse {
+						select {
+						case buf = <-free:
+						default:
+							buf = []byte{}
+						}
 					}
 					if j.data, j.err = t.read(j.rel, buf); j.err == nil {
 						j.sum = sha256.Sum256(j.data)
@@ -197,10 +208,7 @@ func (t portableTree) walkDir(rel string, fn func(rel string) error) error {
 		return entryLess(entries[i].Name(), entries[i].IsDir(), entries[j].Name(), entries[j].IsDir())
 	})
 	for _, e := range entries {
-		child := e.Name()
-		if rel != "" {
-			child = rel + "/" + child
-		}
+		child := childPath(rel, e.Name())
 		switch {
 		case e.IsDir():
 			err = t.walkDir(child, fn)
@@ -251,11 +259,15 @@ func readLimited(path, rel string, buf []byte) ([]byte, error) {
 
 // readAll reads a file of the given size to its end through read, into buf when it holds
 // one byte more than the size (so that a file that grew since its stat is seen, not cut
-// short), else into a new buffer.
+// short), else into a new buffer: of whole pages when buf is a buffer to reuse (non-nil),
+// so that it fits most other files next time, and of the size when the bytes are kept.
 func readAll(rel string, size int64, buf []byte, read func([]byte) (int, error)) ([]byte, error) {
-	if int64(cap(buf)) < size+1 {
-		// Whole pages, so that a buffer read into again fits most other files.
+	switch {
+	case int64(cap(buf)) >= size+1:
+	case buf != nil:
 		buf = make([]byte, 0, (size+1+4095)&^4095)
+	default:
+		buf = make([]byte, 0, size+1)
 	}
 	buf = buf[:0]
 	for {

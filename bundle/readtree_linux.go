@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -55,10 +56,7 @@ func (w *walker) dir(rel string) error {
 		return err
 	}
 	for _, e := range entries {
-		child := e.name
-		if rel != "" {
-			child = rel + "/" + e.name
-		}
+		child := childPath(rel, e.name)
 		switch e.dtype {
 		case unix.DT_DIR:
 			if err := w.dir(child); err != nil {
@@ -108,7 +106,7 @@ func (w *walker) list(rel string) ([]dirent, error) {
 				return nil, &fs.PathError{Op: "readdirent", Path: name, Err: unix.EINVAL}
 			}
 			raw := b[19:reclen]
-			if i := indexNUL(raw); i >= 0 {
+			if i := bytes.IndexByte(raw, 0); i >= 0 {
 				raw = raw[:i]
 			}
 			if s := string(raw); s != "." && s != ".." {
@@ -119,11 +117,7 @@ func (w *walker) list(rel string) ([]dirent, error) {
 	}
 	for i := range entries {
 		if entries[i].dtype == unix.DT_UNKNOWN {
-			child := entries[i].name
-			if rel != "" {
-				child = rel + "/" + child
-			}
-			if entries[i].dtype, err = statType(w.root, child); err != nil {
+			if entries[i].dtype, err = statType(w.root, childPath(rel, entries[i].name)); err != nil {
 				return nil, err
 			}
 		}
@@ -133,15 +127,6 @@ func (w *walker) list(rel string) ([]dirent, error) {
 		return entryLess(a.name, a.dtype == unix.DT_DIR, b.name, b.dtype == unix.DT_DIR)
 	})
 	return entries, nil
-}
-
-func indexNUL(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
-	}
-	return -1
 }
 
 // statType is the entry type of rel, not following a link, for file systems whose

@@ -36,6 +36,13 @@ func TestStreamDir(t *testing.T) {
 	if !reflect.DeepEqual(got.Files, b.Files) || !reflect.DeepEqual(got.Index, b.Index) {
 		t.Error("the bundle read is not the one written")
 	}
+	// What ReadDir keeps is the files' size, not the whole pages a reused buffer has.
+	for p, data := range got.Files {
+		if cap(data) > len(data)+1 {
+			t.Errorf("%s: %d bytes kept in a buffer of %d", p, len(data), cap(data))
+			break
+		}
+	}
 	var handed []string
 	idx, err := StreamDir(dir, func(p string, data []byte) error {
 		if !bytes.Equal(data, b.Files[p]) {

@@ -5,39 +5,12 @@ import (
 	"unicode/utf8"
 )
 
-// Value is one value of a document Read is reading, for a caller that decodes it into
-// typed fields itself rather than through JSON. It is valid only during Read's callback.
+// Value is one value of a document Read is reading, for a caller that decodes part of it
+// itself and the rest through JSON. It is valid only during Read's callback.
 type Value struct{ n node }
 
-// Kind is a value's JSON type.
-type Kind uint8
-
-// The kinds of Value, JSON's types.
-const (
-	Null Kind = iota
-	Bool
-	Number
-	String
-	Array
-	Object
-)
-
-// Kind returns the value's JSON type.
-func (v Value) Kind() Kind {
-	switch v.n.kind {
-	case kNull:
-		return Null
-	case kFalse, kTrue:
-		return Bool
-	case kNumber:
-		return Number
-	case kString:
-		return String
-	case kArray:
-		return Array
-	}
-	return Object
-}
+// IsArray reports whether the value is an array.
+func (v Value) IsArray() bool { return v.n.kind == kArray }
 
 // Len is the number of an array's items or an object's members.
 func (v Value) Len() int { return len(v.n.items) + len(v.n.members) }
