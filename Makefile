@@ -9,7 +9,13 @@ BIN         ?= bin
 # Built tools live outside the checkout so fresh clones on the same machine reuse them; each
 # tool set sits in a directory keyed by the hash of its module's go.sum.
 TOOLS_CACHE ?= $(HOME)/.cache/bulwark/tools
-FUZZTIME    ?= 20s
+# The fuzz smoke runs a count of inputs per target (each about 20 s here), not a duration: a
+# duration's deadline can race the fuzzing coordinator's workers and fail with "context
+# deadline exceeded" and no crasher (golang/go#75804, fixed in Go 1.27, not in 1.26.x).
+# FUZZTIME, when given (e.g. 10m), replaces both counts.
+FUZZTIME    ?=
+FUZZ_LOAD   := $(or $(FUZZTIME),250000x)
+FUZZ_PSS    := $(or $(FUZZTIME),12000x)
 
 export GOFLAGS := -mod=mod
 TOOLS_ENV = BULWARK_TOOLS_KUBE=$(CURDIR)/.tools-kube-bin BULWARK_TOOLS_REGISTRY=$(CURDIR)/.tools-registry-bin \
@@ -100,10 +106,10 @@ test: tools chromium vet fmt tidy lint ## every test, the fuzz smoke, and the en
 	@$(MAKE) --no-print-directory fuzz
 
 fuzz: ## bounded fuzz smoke of the profile loader, and generated pods judged by PSS and the POD controls
-	@echo "==> fuzzing the profile loader for $(FUZZTIME)"
-	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) -fuzzminimizetime=200x ./profile/
-	@echo "==> fuzzing the Pod Security Standards differential for $(FUZZTIME) (longer: make fuzz FUZZTIME=10m, or go test -pss.pods=1000000 in catalogue/psscompat)"
-	cd catalogue/psscompat && $(GO) test -run='^$$' -fuzz=FuzzPodSecurityStandards -fuzztime=$(FUZZTIME) -fuzzminimizetime=200x .
+	@echo "==> fuzzing the profile loader: $(FUZZ_LOAD)"
+	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZ_LOAD) -fuzzminimizetime=200x ./profile/
+	@echo "==> fuzzing the Pod Security Standards differential: $(FUZZ_PSS) (longer: make fuzz FUZZTIME=10m, or go test -pss.pods=1000000 in catalogue/psscompat)"
+	cd catalogue/psscompat && $(GO) test -run='^$$' -fuzz=FuzzPodSecurityStandards -fuzztime=$(FUZZ_PSS) -fuzzminimizetime=200x .
 
 e2e: tools ## GitOps end to end: signed push, Flux's source-controller verifies and serves it, its kustomize-controller syncs, verify converges (~2.5-4 min warm)
 	cd bundle/fluxcompat && $(TOOLS_ENV) $(GO) test -count=1 -run TestGitOpsEndToEnd -v ./... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)'
